@@ -1,0 +1,1 @@
+"""callsweep: sweep Sysmon logs for process access through direct system calls."""

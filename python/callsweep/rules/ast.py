@@ -1,0 +1,81 @@
+"""The syntax tree of the EQL subset callsweep evaluates.
+
+Nodes are plain frozen dataclasses: the parser (`rules.eql`) builds them, the compiler
+(`rules.compile`) turns them into polars expressions, and analyses such as "which fields does
+this query need" walk them. Field names are kept exactly as written (ECS dotted names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+# A literal value as EQL writes it: "string", 10, 1.5, true/false, null.
+Value = Union[str, int, float, bool, None]
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """`field : "pattern"` or `field : ("p1", "p2", ...)`: any pattern matches the whole value."""
+
+    field: str
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`field OP value` with OP one of `==`, `!=`, `<`, `<=`, `>`, `>=`."""
+
+    field: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InSet:
+    """`field in (v1, v2, ...)`: exact, case-sensitive membership (`in~` is not supported)."""
+
+    field: str
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Length:
+    """`length(field) OP n`: the length in characters of a string value."""
+
+    field: str
+    op: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class And:
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class BoolLiteral:
+    """A bare `true` or `false` condition."""
+
+    value: bool
+
+
+Node = Union[Wildcard, Compare, InSet, Length, Not, And, Or, BoolLiteral]
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """`CATEGORY where CONDITION`; category `any` matches every event."""
+
+    category: str
+    condition: Node

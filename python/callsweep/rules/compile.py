@@ -1,0 +1,168 @@
+"""EQL syntax tree -> polars expressions, with Elasticsearch semantics.
+
+Every leaf compiles to a boolean expression that is never null: a test on a missing field is
+false, exactly as an Elasticsearch term/wildcard query does not match a document without the
+field. So `not` is plain negation and there is no three-valued logic to leak through
+(`not f : "x"` holds when `f` is missing, as a `must_not` does).
+
+The compiler knows the input's schema: a field absent from it is missing on every row and its
+tests fold to constants; a list column is a multi-valued field, where a test holds when any value
+satisfies it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from callsweep.rules.analysis import CATEGORY_FIELD
+from callsweep.rules.ast import (
+    And,
+    BoolLiteral,
+    Compare,
+    EventQuery,
+    InSet,
+    Length,
+    Node,
+    Not,
+    Or,
+    Value,
+    Wildcard,
+)
+from callsweep.wildcard import wildcard
+
+Schema = Mapping[str, pl.DataType]
+
+_OPS: dict[str, Callable[[pl.Expr, object], pl.Expr]] = {
+    "==": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """The query as two filters: `prefilter` holds the cheap top-level conjuncts (equality and
+    membership tests, which polars pushes into the Parquet reader and its statistics), and
+    `condition` the rest. Both together are the whole query."""
+
+    prefilter: pl.Expr
+    condition: pl.Expr
+
+    @property
+    def predicate(self) -> pl.Expr:
+        return self.prefilter & self.condition
+
+
+def compile_query(query: EventQuery, schema: Schema) -> CompiledQuery:
+    conjuncts: list[Node] = []
+    if query.category != "any":
+        conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
+    cond = query.condition
+    conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
+    cheap = [c for c in conjuncts if _is_cheap(c)]
+    rest = [c for c in conjuncts if not _is_cheap(c)]
+    return CompiledQuery(
+        prefilter=_all([compile_node(c, schema) for c in cheap]),
+        condition=_all([compile_node(c, schema) for c in rest]),
+    )
+
+
+def _is_cheap(node: Node) -> bool:
+    match node:
+        case Compare() | InSet() | BoolLiteral():
+            return True
+        case Not(operand=inner):
+            return _is_cheap(inner)
+        case And(operands=ops) | Or(operands=ops):
+            return all(_is_cheap(op) for op in ops)
+        case _:
+            return False
+
+
+def _all(exprs: list[pl.Expr]) -> pl.Expr:
+    if not exprs:
+        return pl.lit(True)
+    return exprs[0] if len(exprs) == 1 else pl.all_horizontal(exprs)
+
+
+def compile_node(node: Node, schema: Schema) -> pl.Expr:
+    match node:
+        case And(operands=ops):
+            return pl.all_horizontal([compile_node(op, schema) for op in ops])
+        case Or(operands=ops):
+            return pl.any_horizontal([compile_node(op, schema) for op in ops])
+        case Not(operand=inner):
+            return ~compile_node(inner, schema)
+        case BoolLiteral(value=v):
+            return pl.lit(v)
+        case Wildcard(field=f, patterns=patterns):
+            if f not in schema:
+                return pl.lit(False)
+            return wildcard(pl.col(f), patterns)
+        case Compare(field=f, op="!=", value=v):
+            # Elasticsearch translates `!=` into a must_not of the term query: true when missing.
+            return ~compile_node(Compare(f, "==", v), schema)
+        case Compare(field=f, op=op, value=v):
+            return _compare(f, op, v, schema)
+        case InSet(field=f, values=values):
+            return _in_set(f, values, schema)
+        case Length(field=f, op=op, value=n):
+            return _length(f, op, n, schema)
+    raise TypeError(f"cannot compile {node!r}")
+
+
+def _values_of(field: str, schema: Schema, value: Value) -> tuple[pl.Expr, bool]:
+    """The column, cast so it compares with `value`, and whether it is multi-valued."""
+    dtype = schema[field]
+    column = pl.col(field)
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        element = pl.element()
+        if isinstance(value, str) and not isinstance(inner, pl.String):
+            element = element.cast(pl.String)
+        return element, True
+    if isinstance(value, str) and not isinstance(dtype, pl.String):
+        # A number indexed in a keyword field is its decimal text: `event.code == "10"` holds
+        # for a numeric 10.
+        column = column.cast(pl.String)
+    return column, False
+
+
+def _any_value(field: str, multi: bool, test: pl.Expr) -> pl.Expr:
+    if multi:
+        test = pl.col(field).list.eval(test).list.any()
+    return test.fill_null(False)
+
+
+def _compare(field: str, op: str, value: Value, schema: Schema) -> pl.Expr:
+    if field not in schema:
+        # `f == null` asks for a missing field; every other comparison needs a value.
+        return pl.lit(value is None and op == "==")
+    if value is None:
+        if op != "==":
+            raise ValueError(f"{field} {op} null: only == and != compare with null")
+        return pl.col(field).is_null()
+    column, multi = _values_of(field, schema, value)
+    return _any_value(field, multi, _OPS[op](column, value))
+
+
+def _in_set(field: str, values: tuple[Value, ...], schema: Schema) -> pl.Expr:
+    if field not in schema:
+        return pl.lit(False)
+    present = [v for v in values if v is not None]
+    column, multi = _values_of(field, schema, present[0] if present else None)
+    test = column.is_in(present) if present else pl.lit(False)
+    return _any_value(field, multi, test)
+
+
+def _length(field: str, op: str, n: int, schema: Schema) -> pl.Expr:
+    if field not in schema:
+        return pl.lit(False)  # length(missing) is null, and null > 0 does not hold
+    column, multi = _values_of(field, schema, "")
+    return _any_value(field, multi, _OPS[op](column.str.len_chars(), n))

@@ -1,0 +1,503 @@
+//! Elasticsearch EQL wildcard patterns (`field : "pattern"`), compiled once into the cheapest
+//! strategy that decides them.
+//!
+//! Semantics (see `SEMANTICS.md`): the pattern covers the whole value; `*` is any run of
+//! characters (none included, newlines and backslashes included); `?` is exactly one character,
+//! i.e. one Unicode scalar value, which is one to four bytes of UTF-8; letters compare
+//! case-insensitively for ASCII only (`K`, the Kelvin sign, does not fold to `k`). There is no
+//! escape: a pattern cannot ask for a literal `*` or `?`.
+//!
+//! Matching works on the UTF-8 bytes of the value. Folding only ASCII bytes is exactly
+//! "ASCII-only case folding" because every byte of a multi-byte UTF-8 sequence is >= 0x80 and
+//! so never equals a folded ASCII byte.
+
+use memchr::{memchr, memchr2};
+
+/// One compiled pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    strategy: Strategy,
+}
+
+/// How a pattern is decided, cheapest first. Literals are stored ASCII-lower-cased.
+#[derive(Debug, Clone, PartialEq)]
+enum Strategy {
+    /// No wildcard at all: equal length, equal bytes up to ASCII case.
+    Exact(Vec<u8>),
+    /// `lit*`: only the first `lit.len()` bytes are looked at.
+    Prefix(Vec<u8>),
+    /// `lit`/`?` slots followed by `*`, e.g. `?:\Windows\*`: fixed width in characters, so only
+    /// the first few characters are looked at.
+    PrefixSlots(Segment),
+    /// Slots with no `*`: the whole value must be consumed by them.
+    Slots(Segment),
+    /// `*lit`.
+    Suffix(Vec<u8>),
+    /// `*lit*`.
+    Contains(Vec<u8>),
+    /// Only `*`: every value, the empty string included.
+    Anything,
+    /// Anything else: anchored head, leftmost middle segments, anchored tail.
+    Segments {
+        head: Segment,
+        middle: Vec<Segment>,
+        tail: Segment,
+    },
+}
+
+/// A run of pattern pieces between two `*`: literals and `?` slots.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Segment {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Literal(Vec<u8>),
+    AnyChar,
+}
+
+impl Pattern {
+    /// Compiles `source` (already unescaped: the EQL string `"a\\b"` is the pattern `a\b`).
+    pub fn new(source: &str) -> Pattern {
+        let parts: Vec<&str> = source.split('*').collect();
+        let segments: Vec<Segment> = parts.iter().map(|p| Segment::parse(p)).collect();
+        let strategy = choose_strategy(segments);
+        Pattern {
+            source: source.to_owned(),
+            strategy,
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The strategy's name, for tests and for explaining a plan to a user.
+    pub fn strategy_name(&self) -> &'static str {
+        match self.strategy {
+            Strategy::Exact(_) => "exact",
+            Strategy::Prefix(_) => "prefix",
+            Strategy::PrefixSlots(_) => "prefix-slots",
+            Strategy::Slots(_) => "slots",
+            Strategy::Suffix(_) => "suffix",
+            Strategy::Contains(_) => "contains",
+            Strategy::Anything => "anything",
+            Strategy::Segments { .. } => "segments",
+        }
+    }
+
+    /// Whether the whole of `value` matches.
+    #[inline]
+    pub fn is_match(&self, value: &str) -> bool {
+        let hay = value.as_bytes();
+        match &self.strategy {
+            Strategy::Exact(lit) => hay.len() == lit.len() && eq_fold(hay, lit),
+            Strategy::Prefix(lit) => hay.len() >= lit.len() && eq_fold(&hay[..lit.len()], lit),
+            Strategy::PrefixSlots(seg) => seg.match_at(hay, 0).is_some(),
+            Strategy::Slots(seg) => seg.match_at(hay, 0) == Some(hay.len()),
+            Strategy::Suffix(lit) => {
+                hay.len() >= lit.len() && eq_fold(&hay[hay.len() - lit.len()..], lit)
+            }
+            Strategy::Contains(lit) => find_fold(hay, lit, 0).is_some(),
+            Strategy::Anything => true,
+            Strategy::Segments { head, middle, tail } => match_segments(hay, head, middle, tail),
+        }
+    }
+}
+
+fn choose_strategy(mut segments: Vec<Segment>) -> Strategy {
+    // `a**b` is `a*b`: empty segments between stars carry nothing.
+    if segments.len() > 2 {
+        let last = segments.len() - 1;
+        let mut i = 0;
+        segments.retain(|s| {
+            let keep = i == 0 || i == last || !s.pieces.is_empty();
+            i += 1;
+            keep
+        });
+    }
+    let n = segments.len();
+    if n == 1 {
+        let seg = segments.pop().unwrap_or_default();
+        return match seg.as_literal() {
+            Some(lit) => Strategy::Exact(lit),
+            None => Strategy::Slots(seg),
+        };
+    }
+    let head_empty = segments[0].pieces.is_empty();
+    let tail_empty = segments[n - 1].pieces.is_empty();
+    if n == 2 {
+        if head_empty && tail_empty {
+            return Strategy::Anything;
+        }
+        if tail_empty {
+            let head = segments.swap_remove(0);
+            return match head.as_literal() {
+                Some(lit) => Strategy::Prefix(lit),
+                None => Strategy::PrefixSlots(head),
+            };
+        }
+        if head_empty {
+            if let Some(lit) = segments[1].as_literal() {
+                return Strategy::Suffix(lit);
+            }
+        }
+    }
+    if n == 3 && head_empty && tail_empty {
+        if let Some(lit) = segments[1].as_literal() {
+            return Strategy::Contains(lit);
+        }
+    }
+    let tail = segments.pop().unwrap_or_default();
+    let head = segments.remove(0);
+    Strategy::Segments {
+        head,
+        middle: segments,
+        tail,
+    }
+}
+
+impl Segment {
+    fn parse(text: &str) -> Segment {
+        let mut pieces = Vec::new();
+        let mut literal = Vec::new();
+        for ch in text.chars() {
+            if ch == '?' {
+                if !literal.is_empty() {
+                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::AnyChar);
+            } else {
+                let mut buf = [0u8; 4];
+                literal.extend(
+                    ch.encode_utf8(&mut buf)
+                        .bytes()
+                        .map(|b| b.to_ascii_lowercase()),
+                );
+            }
+        }
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Segment { pieces }
+    }
+
+    fn as_literal(&self) -> Option<Vec<u8>> {
+        match self.pieces.as_slice() {
+            [] => Some(Vec::new()),
+            [Piece::Literal(lit)] => Some(lit.clone()),
+            _ => None,
+        }
+    }
+
+    fn char_count(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Literal(lit) => lit.iter().filter(|&&b| !is_continuation(b)).count(),
+                Piece::AnyChar => 1,
+            })
+            .sum()
+    }
+
+    /// Matches the segment starting at byte `at` (a character boundary); returns where it ends.
+    #[inline]
+    fn match_at(&self, hay: &[u8], mut at: usize) -> Option<usize> {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(lit) => {
+                    let end = at + lit.len();
+                    if end > hay.len() || !eq_fold(&hay[at..end], lit) {
+                        return None;
+                    }
+                    at = end;
+                }
+                Piece::AnyChar => {
+                    let &lead = hay.get(at)?;
+                    at += utf8_width(lead);
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// Leftmost character boundary `p >= from` where the segment matches; returns its end.
+    fn find_from(&self, hay: &[u8], from: usize) -> Option<usize> {
+        match self.pieces.first() {
+            None => Some(from),
+            // Starts with a literal: jump between occurrences of it instead of trying every
+            // position. A literal occurrence always starts on a character boundary, because the
+            // literal itself is UTF-8 and starts with a non-continuation byte.
+            Some(Piece::Literal(lit)) => {
+                let mut start = from;
+                while let Some(p) = find_fold(hay, lit, start) {
+                    if let Some(end) = self.match_at(hay, p) {
+                        return Some(end);
+                    }
+                    start = p + 1;
+                }
+                None
+            }
+            Some(Piece::AnyChar) => {
+                let mut p = from;
+                while p <= hay.len() {
+                    if let Some(end) = self.match_at(hay, p) {
+                        return Some(end);
+                    }
+                    if p == hay.len() {
+                        break;
+                    }
+                    p += utf8_width(hay[p]);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// `head*m1*m2*...*tail`. The head is anchored at the start and the tail at the end; the tail
+/// has a fixed width in characters, so it has exactly one possible start. Taking the leftmost
+/// occurrence of each middle segment is optimal: any match using a later occurrence can use the
+/// earlier one instead, leaving more room for what follows.
+fn match_segments(hay: &[u8], head: &Segment, middle: &[Segment], tail: &Segment) -> bool {
+    let Some(mut at) = head.match_at(hay, 0) else {
+        return false;
+    };
+    let Some(tail_start) = nth_char_from_end(hay, tail.char_count()) else {
+        return false;
+    };
+    if tail_start < at || tail.match_at(hay, tail_start) != Some(hay.len()) {
+        return false;
+    }
+    for seg in middle {
+        match seg.find_from(&hay[..tail_start], at) {
+            Some(end) => at = end,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Byte index where the `n`-th character counted from the end starts.
+fn nth_char_from_end(hay: &[u8], n: usize) -> Option<usize> {
+    let mut at = hay.len();
+    for _ in 0..n {
+        if at == 0 {
+            return None;
+        }
+        at -= 1;
+        while at > 0 && is_continuation(hay[at]) {
+            at -= 1;
+        }
+    }
+    Some(at)
+}
+
+#[inline]
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Width of the UTF-8 sequence that starts with `lead` (values are valid UTF-8).
+#[inline]
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+/// `hay` equals `lower` (already ASCII-lower-cased) up to ASCII case.
+#[inline]
+fn eq_fold(hay: &[u8], lower: &[u8]) -> bool {
+    hay.len() == lower.len()
+        && hay
+            .iter()
+            .zip(lower)
+            .all(|(h, l)| h.to_ascii_lowercase() == *l)
+}
+
+/// Leftmost occurrence of `lower` in `hay` at or after `from`, up to ASCII case.
+fn find_fold(hay: &[u8], lower: &[u8], from: usize) -> Option<usize> {
+    let Some(&first) = lower.first() else {
+        return (from <= hay.len()).then_some(from);
+    };
+    let mut start = from;
+    while start + lower.len() <= hay.len() {
+        let window = &hay[start..=hay.len() - lower.len()];
+        let offset = if first.is_ascii_lowercase() {
+            memchr2(first, first.to_ascii_uppercase(), window)?
+        } else {
+            memchr(first, window)?
+        };
+        let p = start + offset;
+        if eq_fold(&hay[p..p + lower.len()], lower) {
+            return Some(p);
+        }
+        start = p + 1;
+    }
+    None
+}
+
+/// Several patterns on one field: `field : (p1, p2, ...)` holds when any of them matches.
+#[derive(Debug, Clone)]
+pub struct PatternSet {
+    patterns: Vec<Pattern>,
+}
+
+impl PatternSet {
+    pub fn new<S: AsRef<str>>(sources: &[S]) -> PatternSet {
+        PatternSet {
+            patterns: sources.iter().map(|s| Pattern::new(s.as_ref())).collect(),
+        }
+    }
+
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
+    #[inline]
+    pub fn is_match(&self, value: &str) -> bool {
+        self.patterns.iter().any(|p| p.is_match(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pattern;
+    use proptest::prelude::*;
+    use proptest::strategy::Strategy;
+
+    /// The reference: a plain dynamic programme over characters, written from the definition.
+    fn reference(pattern: &str, value: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let v: Vec<char> = value.chars().collect();
+        // m[i][j]: p[..i] matches v[..j]
+        let mut m = vec![vec![false; v.len() + 1]; p.len() + 1];
+        m[0][0] = true;
+        for i in 1..=p.len() {
+            for j in 0..=v.len() {
+                m[i][j] = match p[i - 1] {
+                    '*' => m[i - 1][j] || (j > 0 && m[i][j - 1]),
+                    '?' => j > 0 && m[i - 1][j - 1],
+                    c => {
+                        j > 0
+                            && m[i - 1][j - 1]
+                            && (c == v[j - 1]
+                                || (c.is_ascii() && c.eq_ignore_ascii_case(&v[j - 1])))
+                    }
+                };
+            }
+        }
+        m[p.len()][v.len()]
+    }
+
+    fn strategy(p: &str) -> &'static str {
+        Pattern::new(p).strategy_name()
+    }
+
+    #[test]
+    fn strategies() {
+        assert_eq!(strategy("abc"), "exact");
+        assert_eq!(strategy(""), "exact");
+        assert_eq!(strategy("abc*"), "prefix");
+        assert_eq!(
+            strategy("?:\\WINDOWS\\SYSTEM32\\ntdll.dll*"),
+            "prefix-slots"
+        );
+        assert_eq!(strategy("a?c"), "slots");
+        assert_eq!(strategy("*abc"), "suffix");
+        assert_eq!(strategy("*abc*"), "contains");
+        assert_eq!(strategy("*"), "anything");
+        assert_eq!(strategy("***"), "anything");
+        assert_eq!(
+            strategy("?:\\Program Files\\Cisco\\AMP\\*\\sfc.exe"),
+            "segments"
+        );
+        assert_eq!(strategy("*a?c"), "segments");
+    }
+
+    #[test]
+    fn rule_cases() {
+        let ntdll = Pattern::new("?:\\WINDOWS\\SYSTEM32\\ntdll.dll*");
+        assert!(ntdll.is_match("C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|C:\\x.dll+1"));
+        assert!(ntdll.is_match("c:\\windows\\system32\\ntdll.dll+9d4c4"));
+        assert!(!ntdll.is_match("\\\\?\\C:\\Windows\\System32\\ntdll.dll+9d4c4"));
+        assert!(!ntdll.is_match(":\\Windows\\System32\\ntdll.dll+9d4c4"));
+        assert!(!ntdll.is_match("UNKNOWN(000001F3C35A0014)"));
+        // `?` is one character even when that character takes several bytes.
+        assert!(ntdll.is_match("é:\\Windows\\System32\\ntdll.dll"));
+        let cisco = Pattern::new("?:\\Program Files\\Cisco\\AMP\\*\\sfc.exe");
+        assert!(cisco.is_match("C:\\Program Files\\Cisco\\AMP\\8.1.3\\x\\sfc.exe"));
+        assert!(!cisco.is_match("C:\\Program Files\\Cisco\\AMP\\sfc.exe"));
+        assert!(cisco.is_match("C:\\Program Files\\Cisco\\AMP\\\\sfc.exe"));
+    }
+
+    #[test]
+    fn ascii_only_folding() {
+        // U+212A KELVIN SIGN does not fold to `k`, nor Turkish dotted I to `i`.
+        assert!(!Pattern::new("k").is_match("\u{212A}"));
+        assert!(!Pattern::new("i").is_match("\u{130}"));
+        assert!(Pattern::new("K").is_match("k"));
+        assert!(Pattern::new("é").is_match("é"));
+        assert!(!Pattern::new("é").is_match("É"));
+    }
+
+    #[test]
+    fn anything_matches_empty() {
+        assert!(Pattern::new("*").is_match(""));
+        assert!(!Pattern::new("?").is_match(""));
+        assert!(Pattern::new("").is_match(""));
+        assert!(!Pattern::new("").is_match("a"));
+    }
+
+    fn alphabet() -> impl Strategy<Value = char> {
+        prop::sample::select(vec![
+            'a', 'A', 'b', 'k', 'K', '\\', ':', '.', 'é', 'É', '\u{212A}', '日', '😀', '\n', '+',
+        ])
+    }
+
+    fn pattern_char() -> impl Strategy<Value = char> {
+        prop_oneof![3 => alphabet(), 1 => Just('*'), 1 => Just('?')]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn agrees_with_reference(
+            pattern in prop::collection::vec(pattern_char(), 0..8),
+            value in prop::collection::vec(alphabet(), 0..12),
+        ) {
+            let pattern: String = pattern.into_iter().collect();
+            let value: String = value.into_iter().collect();
+            prop_assert_eq!(
+                Pattern::new(&pattern).is_match(&value),
+                reference(&pattern, &value),
+                "pattern {:?} value {:?}", pattern, value
+            );
+        }
+
+        #[test]
+        fn pattern_built_from_value_matches_it(
+            value in prop::collection::vec(alphabet(), 0..12),
+            holes in prop::collection::vec(0usize..3, 0..12),
+        ) {
+            // Replace some characters by `?` and some runs by `*`: the result must match.
+            let chars: Vec<char> = value.iter().copied().collect();
+            let mut pattern = String::new();
+            for (i, c) in chars.iter().enumerate() {
+                match holes.get(i) {
+                    Some(1) => pattern.push('?'),
+                    Some(2) => pattern.push('*'),
+                    _ => pattern.push(*c),
+                }
+            }
+            let value: String = chars.into_iter().collect();
+            prop_assert!(Pattern::new(&pattern).is_match(&value), "pattern {:?} value {:?}", pattern, value);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Wildcard matching over whole Arrow arrays.
+//!
+//! The result is a boolean array of the same length with no nulls: a null (missing) value does
+//! not match, as in Elasticsearch, where `f : "p"` on a document without `f` is false. A list
+//! value (a multi-valued field) matches when any of its elements matches.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{ByteArrayType, ByteViewType, StringViewType};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, GenericByteArray, GenericByteViewArray, OffsetSizeTrait,
+};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer};
+use arrow_schema::DataType;
+
+use crate::glob::PatternSet;
+use crate::Error;
+
+/// Below this many rows one thread does the work: spawning costs more than it saves.
+const PARALLEL_MIN_ROWS: usize = 1 << 16;
+
+/// Matches every value of `array` against `set`.
+///
+/// Accepts `string`, `large_string`, `string_view`, dictionaries of those (each distinct value
+/// is matched once), lists of any of them, and the null type.
+pub fn match_array(array: &dyn Array, set: &PatternSet) -> Result<BooleanArray, Error> {
+    let matched = match array.data_type() {
+        DataType::Utf8 => match_bytes(array.as_string::<i32>(), set),
+        DataType::LargeUtf8 => match_bytes(array.as_string::<i64>(), set),
+        DataType::Utf8View => match_views(array.as_string_view(), set),
+        DataType::Dictionary(_, _) => {
+            let dict = array.as_any_dictionary();
+            let distinct = match_array(dict.values().as_ref(), set)?;
+            let keys = dict.normalized_keys();
+            let key_nulls = dict.keys().logical_nulls();
+            collect(keys.len(), |i| {
+                key_nulls.as_ref().is_none_or(|n| n.is_valid(i)) && distinct.value(keys[i])
+            })
+        }
+        DataType::List(_) => match_lists(array.as_list::<i32>(), set)?,
+        DataType::LargeList(_) => match_lists(array.as_list::<i64>(), set)?,
+        DataType::Null => BooleanBuffer::new_unset(array.len()),
+        other => return Err(Error::UnsupportedType(other.to_string())),
+    };
+    Ok(BooleanArray::new(matched, None))
+}
+
+/// A convenience for callers holding an `ArrayRef`.
+pub fn match_array_ref(array: &ArrayRef, set: &PatternSet) -> Result<ArrayRef, Error> {
+    Ok(Arc::new(match_array(array.as_ref(), set)?))
+}
+
+fn match_bytes<T>(array: &GenericByteArray<T>, set: &PatternSet) -> BooleanBuffer
+where
+    T: ByteArrayType<Native = str>,
+{
+    let nulls = array.nulls();
+    collect(array.len(), |i| {
+        is_valid(nulls, i) && set.is_match(array.value(i))
+    })
+}
+
+fn match_views(array: &GenericByteViewArray<StringViewType>, set: &PatternSet) -> BooleanBuffer
+where
+    StringViewType: ByteViewType<Native = str>,
+{
+    let nulls = array.nulls();
+    collect(array.len(), |i| {
+        // SAFETY: `i < array.len()`, as `collect` only calls with indices below the length.
+        is_valid(nulls, i) && set.is_match(unsafe { array.value_unchecked(i) })
+    })
+}
+
+fn match_lists<O: OffsetSizeTrait>(
+    array: &arrow_array::GenericListArray<O>,
+    set: &PatternSet,
+) -> Result<BooleanBuffer, Error> {
+    let elements = match_array(array.values().as_ref(), set)?;
+    let offsets = array.value_offsets();
+    let nulls = array.nulls();
+    Ok(collect(array.len(), |i| {
+        let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+        is_valid(nulls, i) && (start..end).any(|j| elements.value(j))
+    }))
+}
+
+#[inline]
+fn is_valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
+    nulls.is_none_or(|n| n.is_valid(i))
+}
+
+/// Packs `f(0..len)` into a bitmap, on several threads for long arrays. Each thread fills whole
+/// 64-bit words, so no two threads touch the same word.
+fn collect(len: usize, f: impl Fn(usize) -> bool + Sync) -> BooleanBuffer {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if len < PARALLEL_MIN_ROWS || threads < 2 {
+        return BooleanBuffer::collect_bool(len, f);
+    }
+    let n_words = len.div_ceil(64);
+    let mut words = vec![0u64; n_words];
+    let words_per_thread = n_words.div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (chunk_no, chunk) in words.chunks_mut(words_per_thread).enumerate() {
+            let f = &f;
+            scope.spawn(move || {
+                let first_word = chunk_no * words_per_thread;
+                for (w, word) in chunk.iter_mut().enumerate() {
+                    let base = (first_word + w) * 64;
+                    let end = (base + 64).min(len);
+                    let mut bits = 0u64;
+                    for (bit, i) in (base..end).enumerate() {
+                        bits |= (f(i) as u64) << bit;
+                    }
+                    *word = bits;
+                }
+            });
+        }
+    });
+    BooleanBuffer::new(Buffer::from_vec(words), 0, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, LargeStringArray, StringArray, StringViewArray};
+
+    fn set() -> PatternSet {
+        PatternSet::new(&["?:\\windows\\system32\\ntdll.dll*", "*win32u.dll*"])
+    }
+
+    fn bools(a: &BooleanArray) -> Vec<bool> {
+        assert_eq!(a.null_count(), 0);
+        a.iter().map(|v| v.unwrap()).collect()
+    }
+
+    const VALUES: [Option<&str>; 5] = [
+        Some("C:\\Windows\\System32\\ntdll.dll+1|x"),
+        Some("UNKNOWN(00001)"),
+        None,
+        Some(""),
+        Some("x|C:\\Windows\\System32\\win32u.dll+3"),
+    ];
+    const EXPECTED: [bool; 5] = [true, false, false, false, true];
+
+    #[test]
+    fn every_string_layout_gives_the_same_answer() {
+        let s = StringArray::from(VALUES.to_vec());
+        let l = LargeStringArray::from(VALUES.to_vec());
+        let v = StringViewArray::from(VALUES.to_vec());
+        let d: DictionaryArray<Int32Type> = VALUES.iter().copied().collect();
+        for a in [&s as &dyn Array, &l, &v, &d] {
+            assert_eq!(
+                bools(&match_array(a, &set()).unwrap()),
+                EXPECTED,
+                "{:?}",
+                a.data_type()
+            );
+        }
+    }
+
+    #[test]
+    fn sliced_arrays_keep_their_offset() {
+        let s = StringArray::from(VALUES.to_vec());
+        let sliced = s.slice(1, 4);
+        assert_eq!(bools(&match_array(&sliced, &set()).unwrap()), EXPECTED[1..]);
+    }
+
+    #[test]
+    fn lists_match_when_any_element_matches() {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        b.append_value([Some("UNKNOWN(1)"), Some("C:\\Windows\\System32\\ntdll.dll")]);
+        b.append_value([Some("UNKNOWN(1)")]);
+        b.append_null();
+        b.append_value(Vec::<Option<&str>>::new());
+        let lists = b.finish();
+        assert_eq!(
+            bools(&match_array(&lists, &set()).unwrap()),
+            [true, false, false, false]
+        );
+    }
+
+    #[test]
+    fn long_arrays_split_across_threads_agree() {
+        let values: Vec<Option<String>> = (0..200_003)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 => Some(format!("C:\\WINDOWS\\SYSTEM32\\ntdll.dll+{i:x}")),
+                _ => Some(format!("UNKNOWN({i:x})")),
+            })
+            .collect();
+        let a = StringArray::from(values.clone());
+        let got = bools(&match_array(&a, &set()).unwrap());
+        let want: Vec<bool> = values
+            .iter()
+            .map(|v| v.as_deref().is_some_and(|v| set().is_match(v)))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn other_types_are_an_error() {
+        let ints = arrow_array::Int32Array::from(vec![1, 2]);
+        assert!(matches!(
+            match_array(&ints, &set()),
+            Err(Error::UnsupportedType(_))
+        ));
+    }
+}

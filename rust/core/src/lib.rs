@@ -1,0 +1,30 @@
+//! callsweep's per-byte work, free of Python: Elasticsearch-style wildcard patterns and their
+//! evaluation over whole Arrow arrays. The PyO3 crate in `rust/python` only moves arrays and
+//! errors across the boundary.
+
+pub mod glob;
+pub mod kernel;
+
+pub use glob::{Pattern, PatternSet};
+pub use kernel::{match_array, match_array_ref};
+
+/// Every error this crate reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The array's type holds no strings to match.
+    UnsupportedType(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::UnsupportedType(t) => write!(
+                f,
+                "cannot match wildcards against an array of type {t}: \
+                 expected strings, dictionary-encoded strings or lists of strings"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
