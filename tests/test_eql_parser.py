@@ -1,10 +1,14 @@
 """Tests of the EQL subset parser (`callsweep.rules.eql`): exact trees, exact values, exact
 error positions."""
 
+# The rule query and its expected patterns are copied verbatim, so some lines are long.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
-import pytest
+import random
 
+import pytest
 from callsweep.rules.ast import (
     And,
     BoolLiteral,
@@ -137,7 +141,7 @@ def test_rule_query_backslashes_are_single() -> None:
     assert isinstance(first, Not) and isinstance(first.operand, Wildcard)
     pattern = first.operand.patterns[0]
     assert pattern == "?:\\WINDOWS\\SYSTEM32\\ntdll.dll*"
-    assert pattern.count("\\") == 2
+    assert pattern.count("\\") == 3
     assert len(pattern) == 30
     # `_classic_` keeps its underscores; `?` and `*` are left to the matcher.
     last = tree.condition.operands[5]
@@ -678,3 +682,29 @@ def test_unknown_tokens_and_trailing_garbage(text: str, column: int, needle: str
 def test_long_token_is_shortened_in_message() -> None:
     e = error('any where a == 1 "' + "x" * 100 + '"')
     assert e.reason == "expected 'and', 'or' or end of query but found string \"" + "x" * 36 + "..."
+
+
+def test_mangled_queries_raise_only_positioned_syntax_errors() -> None:
+    """Random edits of real queries either parse or raise EqlSyntaxError pointing into the text,
+    never another exception (IndexError, ValueError from int(), ...)."""
+    rng = random.Random(20240611)
+    alphabet = "\"'`\\/*()[],.:=!<>-~|?@ \n\tanotindlegh0123456789u{}xyz_"
+    seeds = [RULE_QUERY, 'any where a == "x\\u{41}" and `b`.c : ("""r""") or length(d) > -1']
+    for _ in range(3000):
+        chars = list(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(chars))
+            edit = rng.random()
+            if edit < 0.4:
+                del chars[at]
+            elif edit < 0.8:
+                chars.insert(at, rng.choice(alphabet))
+            else:
+                chars[at] = rng.choice(alphabet)
+        text = "".join(chars)
+        try:
+            parse_query(text)
+        except EqlSyntaxError as e:
+            lines = text.split("\n")
+            assert 1 <= e.line <= len(lines), text
+            assert 1 <= e.column <= len(lines[e.line - 1]) + 1, text

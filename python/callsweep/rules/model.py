@@ -113,7 +113,8 @@ def _threat(entry: dict) -> Threat:
         tactic_id=tactic.get("id", ""),
         tactic_name=tactic.get("name", ""),
         techniques=tuple(
-            Technique(id=t.get("id", ""), name=t.get("name", "")) for t in entry.get("technique", ())
+            Technique(id=t.get("id", ""), name=t.get("name", ""))
+            for t in entry.get("technique", ())
         ),
     )
 
