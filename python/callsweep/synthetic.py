@@ -187,3 +187,29 @@ def write_parquet(path: str | Path, shape: Shape, **parquet_options) -> Path:
         if writer is not None:
             writer.close()
     return path
+
+
+# Flat ECS name -> raw Sysmon / Windows name, to render the same events as EVTX EventData or an
+# NXLog export would hold them.
+RAW_NAMES = {
+    "host.name": "Computer",
+    "process.executable": "SourceImage",
+    "process.pid": "SourceProcessId",
+    "process.entity_id": "SourceProcessGUID",
+    "winlog.event_data.TargetImage": "TargetImage",
+    "winlog.event_data.TargetProcessId": "TargetProcessId",
+    "winlog.event_data.GrantedAccess": "GrantedAccess",
+    "winlog.event_data.CallTrace": "CallTrace",
+    "winlog.record_id": "EventRecordID",
+    "winlog.channel": "Channel",
+}
+
+
+def as_raw_sysmon(events: pl.DataFrame) -> pl.DataFrame:
+    """The same events under Sysmon's own field names (`EventID`, `UtcTime`, `SourceImage`...)."""
+    return events.select(
+        pl.col("event.code").cast(pl.Int64).alias("EventID"),
+        pl.col("@timestamp").dt.strftime("%Y-%m-%d %H:%M:%S%.3f").alias("UtcTime"),
+        *(pl.col(ecs).alias(raw) for ecs, raw in RAW_NAMES.items()),
+        pl.col("expected_alert"),
+    )

@@ -1,0 +1,187 @@
+"""What a person sees on the terminal: the alert table, the run summary, input warnings, and the
+progress of a long scan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from callsweep.rules.model import Rule
+from callsweep.scan import InputReport, ScanSummary
+from callsweep.sources.discover import InputFile
+
+
+class _Throughput(ProgressColumn):
+    """Rows and MB/s so far; the bar itself advances by bytes."""
+
+    def render(self, task: Task) -> Text:
+        rows = task.fields.get("rows", 0)
+        seconds = task.elapsed or 0.0
+        mbps = task.completed / 1e6 / seconds if seconds > 0 else 0.0
+        files = f"{task.fields.get('files', 0)}/{task.fields.get('total_files', 0)} files"
+        return Text(f"{files}  {rows:,} rows  {mbps:,.1f} MB/s", style="progress.data.speed")
+
+
+class ScanProgress:
+    """A progress bar over the inputs of a scan, on stderr, hidden when not a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]scanning"),
+            BarColumn(),
+            _Throughput(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=True,
+        )
+        self._task = None
+
+    def start(self, inputs: Sequence[InputFile]) -> None:
+        self._progress.start()
+        total = sum(i.size for i in inputs) or 1
+        self._task = self._progress.add_task(
+            "scan", total=total, rows=0, files=0, total_files=len(inputs)
+        )
+
+    def advance(self, report: InputReport) -> None:
+        if self._task is None:
+            return
+        task = self._progress.tasks[0]
+        self._progress.update(
+            self._task,
+            advance=report.bytes,
+            rows=task.fields["rows"] + report.rows,
+            files=task.fields["files"] + 1,
+        )
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+ALERT_TABLE_COLUMNS = {
+    "@timestamp": "time (UTC)",
+    "host.name": "host",
+    "process.executable": "source",
+    "winlog.event_data.TargetImage": "target",
+    "winlog.event_data.GrantedAccess": "access",
+    "callsweep.call_trace.first_frame": "first frame",
+    "log.file.path": "file",
+    "winlog.record_id": "record",
+}
+
+
+def alert_table(alerts: pl.DataFrame, total: int) -> Table:
+    shown = alerts.height
+    title = f"{total:,} alert(s)" + (f", first {shown} shown" if shown < total else "")
+    table = Table(title=title, show_lines=False, expand=False)
+    for header in ALERT_TABLE_COLUMNS.values():
+        table.add_column(header, overflow="fold")
+    view = alerts.select(
+        pl.col("@timestamp").dt.strftime("%Y-%m-%d %H:%M:%S%.3f"),
+        *(pl.col(c) for c in list(ALERT_TABLE_COLUMNS)[1:]),
+    )
+    for row in view.iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+def print_input_warnings(console: Console, summary: ScanSummary) -> None:
+    for report in summary.inputs:
+        if report.missing:
+            console.print(
+                f"[yellow]warning[/]: {report.path} ({report.shape}) has no "
+                f"{', '.join(report.missing)}: the rule cannot alert on this input",
+                highlight=False,
+            )
+    for error in summary.errors:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+
+
+def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None:
+    rate = summary.rows / summary.seconds if summary.seconds > 0 else 0.0
+    mbps = summary.bytes / 1e6 / summary.seconds if summary.seconds > 0 else 0.0
+    table = Table(title="summary", show_header=False, box=None)
+    table.add_column(justify="right", style="bold")
+    table.add_column()
+    table.add_row("rule", f"{summary.rule.name} (v{summary.rule.version})")
+    table.add_row("files scanned", f"{summary.files:,}")
+    if summary.errors:
+        table.add_row("inputs failed", f"[red]{summary.failed:,}[/]")
+    if summary.passed_over:
+        skipped = ", ".join(f"{n} {suffix}" for suffix, n in summary.passed_over.most_common())
+        table.add_row("passed over", f"{sum(summary.passed_over.values()):,} ({skipped})")
+    lacking = sum(1 for r in summary.inputs if r.missing)
+    if lacking:
+        table.add_row("inputs lacking fields", f"[yellow]{lacking:,}[/]")
+    table.add_row("rows read", f"{summary.rows:,}")
+    table.add_row("event-10 rows", f"{summary.event10_rows:,}")
+    table.add_row("alerts", f"{summary.alerts:,}")
+    table.add_row("time", f"{summary.seconds:.2f} s ({rate:,.0f} rows/s, {mbps:,.1f} MB/s)")
+    console.print(table)
+    if summary.alerts_by_host:
+        hosts = Table(title="alerts per host")
+        hosts.add_column("host")
+        hosts.add_column("alerts", justify="right")
+        for host, n in summary.alerts_by_host.most_common(top):
+            hosts.add_row(host, f"{n:,}")
+        console.print(hosts)
+        pairs = Table(title="alerts per source -> target")
+        pairs.add_column("source")
+        pairs.add_column("target")
+        pairs.add_column("alerts", justify="right")
+        for (source, target), n in summary.alerts_by_pair.most_common(top):
+            pairs.add_row(source, target, f"{n:,}")
+        console.print(pairs)
+
+
+def rules_table(rules: Sequence[Rule]) -> Table:
+    table = Table(title="rules")
+    for header in ("rule_id", "name", "version", "severity", "risk"):
+        table.add_column(header)
+    for rule in rules:
+        table.add_row(
+            rule.rule_id, rule.name, str(rule.version), rule.severity, str(rule.risk_score)
+        )
+    return table
+
+
+def print_rule(console: Console, rule: Rule) -> None:
+    console.print(f"[bold]{rule.name}[/]", highlight=False)
+    console.print(f"rule_id   {rule.rule_id}", highlight=False)
+    console.print(f"version   {rule.version}", highlight=False)
+    console.print(f"severity  {rule.severity} (risk score {rule.risk_score})", highlight=False)
+    if rule.index:
+        console.print(f"indices   {', '.join(rule.index)}", highlight=False)
+    for threat in rule.threat:
+        techniques = ", ".join(f"{t.id} {t.name}" for t in threat.techniques)
+        console.print(
+            f"threat    {threat.tactic_id} {threat.tactic_name} -> {techniques}", highlight=False
+        )
+    if rule.tags:
+        console.print(f"tags      {'; '.join(rule.tags)}", highlight=False)
+    console.print(f"fields    {', '.join(rule.fields)}", highlight=False)
+    console.print(f"required  {', '.join(rule.required_fields)}", highlight=False)
+    if rule.description:
+        console.print(f"\n{rule.description}", highlight=False)
+    console.print("\n[bold]query[/]", highlight=False)
+    console.print(rule.query_text, highlight=False, markup=False)
+    if rule.false_positives:
+        console.print("\n[bold]false positives[/]", highlight=False)
+        for fp in rule.false_positives:
+            console.print(f"- {fp}", highlight=False, markup=False)
+    if rule.triage:
+        console.print("\n[bold]triage[/]", highlight=False)
+        console.print(rule.triage, highlight=False, markup=False)
