@@ -165,4 +165,8 @@ def _length(field: str, op: str, n: int, schema: Schema) -> pl.Expr:
     if field not in schema:
         return pl.lit(False)  # length(missing) is null, and null > 0 does not hold
     column, multi = _values_of(field, schema, "")
+    if (op, n) in ((">", 0), (">=", 1)):
+        # Non-empty in characters is non-empty in bytes, and the byte length is stored, while
+        # counting characters reads the whole value: CallTraces run to kilobytes.
+        return _any_value(field, multi, column.str.len_bytes() > 0)
     return _any_value(field, multi, _OPS[op](column.str.len_chars(), n))

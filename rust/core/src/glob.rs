@@ -20,22 +20,22 @@ pub struct Pattern {
     strategy: Strategy,
 }
 
-/// How a pattern is decided, cheapest first. Literals are stored ASCII-lower-cased.
+/// How a pattern is decided, cheapest first.
 #[derive(Debug, Clone, PartialEq)]
 enum Strategy {
     /// No wildcard at all: equal length, equal bytes up to ASCII case.
-    Exact(Vec<u8>),
+    Exact(Folded),
     /// `lit*`: only the first `lit.len()` bytes are looked at.
-    Prefix(Vec<u8>),
+    Prefix(Folded),
     /// `lit`/`?` slots followed by `*`, e.g. `?:\Windows\*`: fixed width in characters, so only
     /// the first few characters are looked at.
     PrefixSlots(Segment),
     /// Slots with no `*`: the whole value must be consumed by them.
     Slots(Segment),
     /// `*lit`.
-    Suffix(Vec<u8>),
+    Suffix(Folded),
     /// `*lit*`.
-    Contains(Vec<u8>),
+    Contains(Folded),
     /// Only `*`: every value, the empty string included.
     Anything,
     /// Anything else: anchored head, leftmost middle segments, anchored tail.
@@ -54,8 +54,70 @@ struct Segment {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
-    Literal(Vec<u8>),
+    Literal(Folded),
     AnyChar,
+}
+
+/// A literal ready for case-insensitive comparison eight bytes at a time.
+///
+/// `lower` is the literal with ASCII letters lower-cased; `mask` has 0x20 where `lower` has an
+/// ASCII letter and 0 elsewhere. A value byte `h` equals the literal byte `l` up to ASCII case
+/// exactly when `h | m == l`: for a letter, `h | 0x20 == l` holds only for `l` and its
+/// upper-case form `l - 0x20` (both ASCII); elsewhere the mask is 0 and bytes must be equal. So
+/// a whole 64-bit word compares in three instructions, with no per-byte branches.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Folded {
+    lower: Vec<u8>,
+    mask: Vec<u8>,
+}
+
+impl Folded {
+    fn new(bytes: Vec<u8>) -> Folded {
+        let lower: Vec<u8> = bytes.iter().map(|b| b.to_ascii_lowercase()).collect();
+        let mask = lower
+            .iter()
+            .map(|b| if b.is_ascii_lowercase() { 0x20 } else { 0 })
+            .collect();
+        Folded { lower, mask }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.lower.len()
+    }
+
+    /// `hay` (of the same length) equals the literal up to ASCII case.
+    #[inline]
+    fn eq(&self, hay: &[u8]) -> bool {
+        if hay.len() != self.lower.len() {
+            return false;
+        }
+        let mut words = hay.chunks_exact(8);
+        let mut lower = self.lower.chunks_exact(8);
+        let mut mask = self.mask.chunks_exact(8);
+        for ((h, l), m) in (&mut words).zip(&mut lower).zip(&mut mask) {
+            if (word(h) | word(m)) != word(l) {
+                return false;
+            }
+        }
+        words
+            .remainder()
+            .iter()
+            .zip(lower.remainder())
+            .zip(mask.remainder())
+            .all(|((h, l), m)| h | m == *l)
+    }
+
+    /// `hay` starts with the literal, up to ASCII case.
+    #[inline]
+    fn is_prefix_of(&self, hay: &[u8]) -> bool {
+        hay.len() >= self.len() && self.eq(&hay[..self.len()])
+    }
+}
+
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("an 8-byte chunk"))
 }
 
 impl Pattern {
@@ -93,12 +155,12 @@ impl Pattern {
     pub fn is_match(&self, value: &str) -> bool {
         let hay = value.as_bytes();
         match &self.strategy {
-            Strategy::Exact(lit) => hay.len() == lit.len() && eq_fold(hay, lit),
-            Strategy::Prefix(lit) => hay.len() >= lit.len() && eq_fold(&hay[..lit.len()], lit),
+            Strategy::Exact(lit) => lit.eq(hay),
+            Strategy::Prefix(lit) => lit.is_prefix_of(hay),
             Strategy::PrefixSlots(seg) => seg.match_at(hay, 0).is_some(),
             Strategy::Slots(seg) => seg.match_at(hay, 0) == Some(hay.len()),
             Strategy::Suffix(lit) => {
-                hay.len() >= lit.len() && eq_fold(&hay[hay.len() - lit.len()..], lit)
+                hay.len() >= lit.len() && lit.eq(&hay[hay.len() - lit.len()..])
             }
             Strategy::Contains(lit) => find_fold(hay, lit, 0).is_some(),
             Strategy::Anything => true,
@@ -166,7 +228,7 @@ impl Segment {
         for ch in text.chars() {
             if ch == '?' {
                 if !literal.is_empty() {
-                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                    pieces.push(Piece::Literal(Folded::new(std::mem::take(&mut literal))));
                 }
                 pieces.push(Piece::AnyChar);
             } else {
@@ -179,14 +241,14 @@ impl Segment {
             }
         }
         if !literal.is_empty() {
-            pieces.push(Piece::Literal(literal));
+            pieces.push(Piece::Literal(Folded::new(literal)));
         }
         Segment { pieces }
     }
 
-    fn as_literal(&self) -> Option<Vec<u8>> {
+    fn as_literal(&self) -> Option<Folded> {
         match self.pieces.as_slice() {
-            [] => Some(Vec::new()),
+            [] => Some(Folded::default()),
             [Piece::Literal(lit)] => Some(lit.clone()),
             _ => None,
         }
@@ -196,7 +258,7 @@ impl Segment {
         self.pieces
             .iter()
             .map(|p| match p {
-                Piece::Literal(lit) => lit.iter().filter(|&&b| !is_continuation(b)).count(),
+                Piece::Literal(lit) => lit.lower.iter().filter(|&&b| !is_continuation(b)).count(),
                 Piece::AnyChar => 1,
             })
             .sum()
@@ -209,7 +271,7 @@ impl Segment {
             match piece {
                 Piece::Literal(lit) => {
                     let end = at + lit.len();
-                    if end > hay.len() || !eq_fold(&hay[at..end], lit) {
+                    if end > hay.len() || !lit.eq(&hay[at..end]) {
                         return None;
                     }
                     at = end;
@@ -311,31 +373,21 @@ fn utf8_width(lead: u8) -> usize {
     }
 }
 
-/// `hay` equals `lower` (already ASCII-lower-cased) up to ASCII case.
-#[inline]
-fn eq_fold(hay: &[u8], lower: &[u8]) -> bool {
-    hay.len() == lower.len()
-        && hay
-            .iter()
-            .zip(lower)
-            .all(|(h, l)| h.to_ascii_lowercase() == *l)
-}
-
-/// Leftmost occurrence of `lower` in `hay` at or after `from`, up to ASCII case.
-fn find_fold(hay: &[u8], lower: &[u8], from: usize) -> Option<usize> {
-    let Some(&first) = lower.first() else {
+/// Leftmost occurrence of `lit` in `hay` at or after `from`, up to ASCII case.
+fn find_fold(hay: &[u8], lit: &Folded, from: usize) -> Option<usize> {
+    let Some(&first) = lit.lower.first() else {
         return (from <= hay.len()).then_some(from);
     };
     let mut start = from;
-    while start + lower.len() <= hay.len() {
-        let window = &hay[start..=hay.len() - lower.len()];
+    while start + lit.len() <= hay.len() {
+        let window = &hay[start..=hay.len() - lit.len()];
         let offset = if first.is_ascii_lowercase() {
             memchr2(first, first.to_ascii_uppercase(), window)?
         } else {
             memchr(first, window)?
         };
         let p = start + offset;
-        if eq_fold(&hay[p..p + lower.len()], lower) {
+        if lit.eq(&hay[p..p + lit.len()]) {
             return Some(p);
         }
         start = p + 1;
