@@ -148,9 +148,9 @@ def file_contenders(query: EventQuery, slice_rows: int) -> list[FileContender]:
 def call_trace_patterns(query: EventQuery) -> tuple[str, ...]:
     """The patterns of the rule's `not CallTrace : (...)` clause (the one tested on every row)."""
     for node in query.condition.operands:
-        if isinstance(node, Not) and isinstance(node.operand, Wildcard):
-            if node.operand.field.endswith("CallTrace"):
-                return node.operand.patterns
+        inner = node.operand if isinstance(node, Not) else None
+        if isinstance(inner, Wildcard) and inner.field.endswith("CallTrace"):
+            return inner.patterns
     raise ValueError("the rule has no `not CallTrace : (...)` clause")
 
 

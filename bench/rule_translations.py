@@ -129,8 +129,8 @@ def sql_where(query: EventQuery) -> str:
     condition = _sql(query.condition)
     if query.category == "any":
         return condition
-    column = _sql_column(CATEGORY_FIELD)
-    return f"coalesce(list_contains({column}, {_sql_string(query.category)}), false) AND {condition}"
+    in_category = f"list_contains({_sql_column(CATEGORY_FIELD)}, {_sql_string(query.category)})"
+    return f"coalesce({in_category}, false) AND {condition}"
 
 
 def _sql(node: Node) -> str:

@@ -194,9 +194,9 @@ OPERATOR_CASES: list[Case] = [
     Case("question-mark-matches-emoji-drive", False, trace("\U0001f600" + NTDLL[1:])),
     # ASCII letters fold, nothing else: Turkish dotted I and dotless i stay themselves.
     Case(
-        "dotted-capital-i-does-not-fold", True, trace(r"C:\WİNDOWS\SYSTEM32\ntdll.dll+9d4c4")
+        "dotted-capital-i-does-not-fold", True, trace("C:\\W\u0130NDOWS\\SYSTEM32\\ntdll.dll+9d4c4")
     ),
-    Case("dotless-i-does-not-fold", True, trace(r"C:\Windows\System32\wın32u.dll+1144")),
+    Case("dotless-i-does-not-fold", True, trace("C:\\Windows\\System32\\w\u0131n32u.dll+1144")),
     Case(
         "lsass-matches-case-insensitively",
         True,
@@ -221,9 +221,12 @@ OPERATOR_CASES: list[Case] = [
     Case("event-code-int64-1", False, {"event.code": 1}, dtypes={"event.code": pl.Int64()}),
     Case("event-code-int64-null", False, {"event.code": None}, dtypes={"event.code": pl.Int64()}),
     # `process where`: event.category contains "process"; a plain string is one value.
-    Case("event-category-plain-string", True, {"event.category": "process"}, dtypes={
-        "event.category": pl.String()
-    }),
+    Case(
+        "event-category-plain-string",
+        True,
+        {"event.category": "process"},
+        dtypes={"event.category": pl.String()},
+    ),
     Case("event-category-list-with-process", True, {"event.category": ["network", "process"]}),
     Case("event-category-empty-list", False, {"event.category": []}),
     Case("event-category-null", False, {"event.category": None}),

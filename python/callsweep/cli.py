@@ -39,8 +39,8 @@ app = typer.Typer(
 rules_app = typer.Typer(no_args_is_help=True, help="The detection rules callsweep knows.")
 app.add_typer(rules_app, name="rules")
 
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> typer.Exit:

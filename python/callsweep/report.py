@@ -149,7 +149,8 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
 
 def rules_table(rules: Sequence[Rule]) -> Table:
     table = Table(title="rules")
-    for header in ("rule_id", "name", "version", "severity", "risk"):
+    table.add_column("rule_id", no_wrap=True)
+    for header in ("name", "version", "severity", "risk"):
         table.add_column(header)
     for rule in rules:
         table.add_row(
