@@ -19,12 +19,9 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-import callsweep
 import duckdb
 import polars as pl
 import pyarrow
-from callsweep import _native
-from callsweep.rules.model import default_rule
 from contenders import (
     ALERTS,
     DUCKDB_THREADS,
@@ -44,6 +41,7 @@ from dataset import (
     row_groups,
     warm_page_cache,
 )
+from memory_probe import IMPORTS_ONLY, peak_rss_alone
 from scan_report import (
     bullet_list,
     column_table,
@@ -53,6 +51,10 @@ from scan_report import (
     targets_table,
 )
 from timing import Timings, alternate
+
+import callsweep
+from callsweep import _native
+from callsweep.rules.model import default_rule
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -150,6 +152,27 @@ def check_files(
             answers.expect(c.name, got, truth, "alerts")
 
 
+def probe_memory(
+    contenders: list[FileContender],
+    data: Path,
+    slice_path: Path,
+    truth: int,
+    slice_truth: int,
+    answers: Answers,
+) -> dict[str, float]:
+    """Peak RSS (MiB) of each contender run alone in a fresh process; its answer is checked too."""
+    slice_rows = row_count(slice_path)
+    _, imports_only = peak_rss_alone(IMPORTS_ONLY, data, slice_rows)
+    peak = {IMPORTS_ONLY: imports_only}
+    for c in contenders:
+        log(f"  peak memory alone: {c.name}")
+        answer, peak[c.name] = peak_rss_alone(c.name, slice_path if c.sliced else data, slice_rows)
+        if c.answers == ALERTS:
+            want = slice_truth if c.sliced else truth
+            answers.expect(f"{c.name} (memory run)", [answer], want, "alerts")
+    return peak
+
+
 def check_columns(timings: dict[str, Timings], answers: Answers) -> None:
     """The column contenders have no generator truth to meet; they must agree with the kernel."""
     kernel = timings["kernel"].answers[0]
@@ -188,6 +211,7 @@ def render(
     facts: dict,
     files: dict[str, Timings],
     file_notes: dict[str, str],
+    peak_rss: dict[str, float],
     columns: dict[str, Timings],
     column_notes: dict[str, str],
     value_bytes: int,
@@ -200,9 +224,12 @@ def render(
         "# Scan benchmark: the direct-syscall rule over Sysmon event 10",
         bullet_list(facts),
         "## The whole rule over the file",
-        file_table(files, answers.status, file_notes),
+        file_table(files, answers.status, file_notes, peak_rss),
         "`*`: timed on a slice and extrapolated linearly to the whole file. "
         "x callsweep: the contender's median time / callsweep's. "
+        "CPU s: CPU time of the process, all threads (median). "
+        "Peak RSS alone: one more, untimed run in a fresh process "
+        f"(a process that only imports holds {peak_rss[IMPORTS_ONLY]:,.0f} MiB). "
         f"callsweep / {read_only.name} (the faster read-only run): "
         f"**{ours / read_only.median:.2f}**.",
         "## The wildcard kernel on the CallTrace column, in memory",
@@ -251,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     files = time_files(contenders, data, slice_path, rows, args.rounds)
     check_files(contenders, files, truth, slice_truth, rows, answers)
     rss_after_files = peak_rss_mib()
+    log("peak memory of each contender alone (untimed, a fresh process each)")
+    peak_rss = probe_memory(contenders, data, slice_path, truth, slice_truth, answers)
 
     log("timing the kernel on the CallTrace column")
     series = pl.read_parquet(data, columns=[CALL_TRACE]).to_series()
@@ -263,13 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     memory = {
         "peak RSS after the file rounds": f"{rss_after_files:,.0f} MiB",
         "peak RSS at the end (CallTrace column in memory)": f"{peak_rss_mib():,.0f} MiB",
-        "note": "whole benchmark process (`getrusage(RUSAGE_SELF).ru_maxrss`), every contender",
+        "note": "the whole benchmark process (`getrusage(RUSAGE_SELF).ru_maxrss`), every "
+        "contender in it; see the table for each contender alone",
     }
     facts = setup_facts(data, rows, truth, args.rounds, [c.name for c in contenders])
     markdown = render(
         facts,
         files,
         {c.name: c.note for c in contenders},
+        peak_rss,
         columns,
         {c.name: c.note for c in in_memory},
         value_bytes,
@@ -280,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": facts,
         "versions": versions(),
         "memory": memory,
+        "peak_rss_alone_mib": peak_rss,
         "file": {name: t.as_json() for name, t in files.items()},
         "column": {name: t.as_json() for name, t in columns.items()},
         "column_string_bytes": value_bytes,

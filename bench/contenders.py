@@ -11,14 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import callsweep
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
-from callsweep import _native
-from callsweep.rules.analysis import fields
-from callsweep.rules.ast import EventQuery, Not, Wildcard
-from callsweep.scan import ENGINE as CALLSWEEP_ENGINE
 from rule_translations import (
     RegexTranslation,
     anchored_regex,
@@ -27,6 +22,12 @@ from rule_translations import (
     python_predicate,
     sql_where,
 )
+
+import callsweep
+from callsweep import _native
+from callsweep.rules.analysis import fields
+from callsweep.rules.ast import EventQuery, Not, Wildcard
+from callsweep.scan import ENGINE as CALLSWEEP_ENGINE
 
 # Every polars contender runs on the engine callsweep uses, so the engine is not what differs.
 POLARS_ENGINE = CALLSWEEP_ENGINE
@@ -69,17 +70,23 @@ def polars_regex_count(query: EventQuery, regex: RegexTranslation) -> Callable[[
 
 
 class DuckDBCount:
-    """One connection for the whole run, so only the query is timed."""
+    """One connection for the whole run, opened on first use: after the first run only the
+    query is timed, and a process that never runs DuckDB does not hold a connection."""
 
     def __init__(self, query: EventQuery) -> None:
         self._where = sql_where(query)
-        self._connection = duckdb.connect()
-        self._connection.execute(f"SET threads = {DUCKDB_THREADS}")
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            self._connection = duckdb.connect()
+            self._connection.execute(f"SET threads = {DUCKDB_THREADS}")
+        return self._connection
 
     def __call__(self, path: Path) -> int:
         source = "'" + str(path).replace("'", "''") + "'"
         sql = f"SELECT count(*) FROM read_parquet({source}) WHERE {self._where}"
-        return int(self._connection.execute(sql).fetchone()[0])
+        return int(self._connect().execute(sql).fetchone()[0])
 
 
 def python_re_count(query: EventQuery) -> Callable[[Path], int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+
 from callsweep.synthetic import Shape, write_parquet
 
 CALL_TRACE = "winlog.event_data.CallTrace"

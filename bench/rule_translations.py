@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 
 import polars as pl
+
 from callsweep.rules.analysis import CATEGORY_FIELD
 from callsweep.rules.ast import And, Compare, EventQuery, Length, Node, Not, Or, Wildcard
 

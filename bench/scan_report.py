@@ -71,17 +71,23 @@ def _answers(t: Timings) -> str:
     return ", ".join(f"{a:,}" for a in distinct)
 
 
-def file_table(files: dict[str, Timings], answers: dict[str, str], notes: dict[str, str]) -> str:
+def file_table(
+    files: dict[str, Timings],
+    answers: dict[str, str],
+    notes: dict[str, str],
+    peak_rss: dict[str, float],
+) -> str:
     ours = files[BASELINE].median
     lines = [
-        "| contender | median s | min-max s | rows/s | x callsweep | answer | how |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| contender | median s | min-max s | CPU s | rows/s | x callsweep | peak RSS alone "
+        "| answer | how |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, t in files.items():
         median, spread = _seconds(t)
-        ratio = t.median / ours
         lines.append(
-            f"| {name} | {median} | {spread} | {_rate(t.rows_per_second)} | {ratio:.2f} "
+            f"| {name} | {median} | {spread} | {t.cpu_median:.3f} | {_rate(t.rows_per_second)} "
+            f"| {t.median / ours:.2f} | {peak_rss[name]:,.0f} MiB "
             f"| {_answers(t)} {answers[name]} | {notes[name]} |"
         )
     return "\n".join(lines)
@@ -90,13 +96,14 @@ def file_table(files: dict[str, Timings], answers: dict[str, str], notes: dict[s
 def column_table(columns: dict[str, Timings], value_bytes: int, notes: dict[str, str]) -> str:
     kernel = columns[KERNEL].median
     lines = [
-        "| contender | median s | min-max s | rows/s | string bytes/s | x kernel | matches | how |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        "| contender | median s | min-max s | CPU s | rows/s | string bytes/s | x kernel "
+        "| matches | how |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, t in columns.items():
         median, spread = _seconds(t)
         lines.append(
-            f"| {name} | {median} | {spread} | {_rate(t.rows_per_second)} "
+            f"| {name} | {median} | {spread} | {t.cpu_median:.3f} | {_rate(t.rows_per_second)} "
             f"| {_rate(value_bytes / t.median)}B | {t.median / kernel:.2f} | {_answers(t)} "
             f"| {notes[name]} |"
         )

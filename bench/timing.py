@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import resource
 import statistics
 import sys
 import time
@@ -19,6 +20,9 @@ class Timings:
     # A contender timed on a slice reports times scaled by this factor to the full input.
     scale: float = 1.0
     seconds: list[float] = field(default_factory=list)
+    # CPU time of the whole process (every thread) per run: less sensitive than wall time to
+    # other work on a shared machine, and it shows how much of the time is parallel.
+    cpu_seconds: list[float] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
 
     @property
@@ -38,6 +42,10 @@ class Timings:
         return max(self.seconds) * self.scale
 
     @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_seconds) * self.scale
+
+    @property
     def rows_per_second(self) -> float:
         return self.rows * self.scale / self.median
 
@@ -46,16 +54,24 @@ class Timings:
             "rows_per_run": self.rows,
             "scale_to_full_input": self.scale,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
             "answers": self.answers,
         }
 
 
-def time_once(run: Callable[[], int]) -> tuple[float, int]:
+def _process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(run: Callable[[], int]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and the answer of one run."""
     # Collect the previous contender's garbage first, so it is not collected on this one's clock.
     gc.collect()
+    cpu_start = _process_cpu_seconds()
     start = time.perf_counter()
     answer = run()
-    return time.perf_counter() - start, answer
+    return time.perf_counter() - start, _process_cpu_seconds() - cpu_start, answer
 
 
 def alternate(runs: dict[str, Callable[[], int]], timings: dict[str, Timings], rounds: int) -> None:
@@ -63,8 +79,9 @@ def alternate(runs: dict[str, Callable[[], int]], timings: dict[str, Timings], r
     `timings` (keyed like `runs`). Progress goes to stderr."""
     for round_no in range(1, rounds + 1):
         for name, run in runs.items():
-            seconds, answer = time_once(run)
+            seconds, cpu_seconds, answer = time_once(run)
             timings[name].seconds.append(seconds)
+            timings[name].cpu_seconds.append(cpu_seconds)
             timings[name].answers.append(answer)
             print(
                 f"  round {round_no}/{rounds}  {name:<28} {seconds:8.3f} s  answer {answer:,}",

@@ -121,8 +121,16 @@ def test_bad_inputs_are_named_and_the_rest_is_scanned(runner, events, tmp_path):
     out = tmp_path / "alerts.parquet"
     result = runner.invoke(
         app,
-        ["scan", str(not_parquet), str(corrupt), str(missing), str(path), "-o", str(out),
-         "--no-progress"],
+        [
+            "scan",
+            str(not_parquet),
+            str(corrupt),
+            str(missing),
+            str(path),
+            "-o",
+            str(out),
+            "--no-progress",
+        ],
     )
     assert result.exit_code == EXIT_INPUT_FAILED
     assert set(pl.read_parquet(out)["winlog.record_id"]) == expected
@@ -145,10 +153,10 @@ def test_directory_walk_counts_what_it_passes_over(runner, events, tmp_path):
 
 
 def test_glob_inputs(runner, events, tmp_path):
-    path, expected = events
+    _, expected = events
     result = runner.invoke(
-        app, ["scan", str(tmp_path / "*.parquet"), "-o", str(tmp_path / "a.ndjson"),
-              "--no-progress"]
+        app,
+        ["scan", str(tmp_path / "*.parquet"), "-o", str(tmp_path / "a.ndjson"), "--no-progress"],
     )
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "a.ndjson").read_text().splitlines()) == len(expected)

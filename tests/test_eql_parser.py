@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from callsweep.rules.ast import (
     And,
     BoolLiteral,

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import callsweep
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+import callsweep
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 CAPI2 = "Microsoft-Windows-CAPI2/Operational"

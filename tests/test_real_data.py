@@ -22,13 +22,11 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text()) if DATA.exists() else {}
 
 # The Sentinel-shaped export keeps EventData as a JSON string: reading it is the NDJSON issue's.
-NXLOG_SHAPED = [
-    name
-    for name in EXPECTED.get("ndjson", {})
-    if "log4shell" not in name
-]
+NXLOG_SHAPED = [name for name in EXPECTED.get("ndjson", {}) if "log4shell" not in name]
 
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the project")
+pytestmark = pytest.mark.skipif(
+    not DATA.exists(), reason="../shared/data is not beside the project"
+)
 
 
 def _lines_to_parquet(zip_path: Path, member: str, out: Path) -> int:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import callsweep
 import polars as pl
 import pytest
+
+import callsweep
 
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 

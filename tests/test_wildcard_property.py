@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import callsweep
 import polars as pl
 import pyarrow as pa
 import pytest
-from callsweep import _native
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+import callsweep
+from callsweep import _native
 
 SETTINGS = settings(
     max_examples=300,

@@ -71,21 +71,34 @@ def alert_projection(available: Mapping[str, pl.DataType], input_path: str) -> l
     """
     exprs = []
     for name, dtype in EVENT_FIELDS.items():
-        if name in available:
-            expr = pl.col(name)
-            if available[name] != dtype:
-                expr = expr.cast(dtype, strict=False)
-        else:
-            expr = pl.lit(None, dtype=dtype)
+        expr = _as_scalar(name, available.get(name), dtype)
         if name == "log.file.path":
             expr = pl.coalesce(expr, pl.lit(input_path))
         exprs.append(expr.alias(name))
-    exprs.append(
-        pl.col(CALL_TRACE).str.extract(r"^([^|]*)").alias(FIRST_FRAME)
-        if CALL_TRACE in available
-        else pl.lit(None, pl.String).alias(FIRST_FRAME)
-    )
+    call_trace = _as_scalar(CALL_TRACE, available.get(CALL_TRACE), pl.String())
+    exprs.append(call_trace.str.extract(r"^([^|]*)").alias(FIRST_FRAME))
     return exprs
+
+
+def _as_scalar(name: str, source: pl.DataType | None, dtype: pl.DataType) -> pl.Expr:
+    """Column `name` as one value of `dtype` per alert.
+
+    A multi-valued (list) field becomes its values joined by ", " for text, its first value for
+    numbers. For a CallTrace list that alerted, no element starts in ntdll, so the first
+    element's first frame stands for all of them.
+    """
+    if source is None or source == pl.Null:
+        return pl.lit(None, dtype=dtype)
+    expr = pl.col(name)
+    if isinstance(source, pl.List):
+        if name == CALL_TRACE or dtype != pl.String:
+            expr = expr.list.first()
+        else:
+            expr = expr.list.eval(pl.element().cast(pl.String)).list.join(", ")
+        source = source.inner
+    if source != dtype:
+        expr = expr.cast(dtype, strict=False)
+    return expr
 
 
 def rule_columns(rule: Rule) -> list[pl.Expr]:

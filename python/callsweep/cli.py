@@ -19,8 +19,8 @@ from callsweep.report import (
     alert_table,
     print_input_warnings,
     print_rule,
+    print_rules,
     print_summary,
-    rules_table,
 )
 from callsweep.rules.model import DEFAULT_RULE_ID, RuleError, builtin_rules, find_rule
 from callsweep.scan import Scanner, ScanSummary
@@ -149,7 +149,7 @@ def _report(summary: ScanSummary, sink: _AlertSink, out: Path | None) -> None:
 @rules_app.command("list")
 def rules_list() -> None:
     """List the built-in rules."""
-    out_console.print(rules_table(list(builtin_rules().values())))
+    print_rules(out_console, list(builtin_rules().values()))
 
 
 @rules_app.command("show")

@@ -27,7 +27,8 @@ def write_demo_data(folder: str | Path, rows: int = 20_000) -> DemoData:
     folder.mkdir(parents=True, exist_ok=True)
     shape = Shape(rows=rows, event10_share=0.4, syscall_share=0.004, seed=11)
     ecs = chunk(shape, 0, rows)
-    raw = as_raw_sysmon(chunk(Shape(rows=rows // 4, event10_share=0.5, syscall_share=0.01, seed=23), 0, rows // 4))
+    raw_shape = Shape(rows=rows // 4, event10_share=0.5, syscall_share=0.01, seed=23)
+    raw = as_raw_sysmon(chunk(raw_shape, 0, raw_shape.rows))
     expected: set[tuple[str, int]] = set()
     for name, frame, id_column in (
         ("winlogbeat-sysmon.parquet", ecs, "winlog.record_id"),

@@ -182,9 +182,13 @@ def to_utc_datetime(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return pl.from_epoch(expr, time_unit="ms").dt.replace_time_zone("UTC")
     if dtype == pl.Date:
         return expr.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return (
-        expr.cast(pl.String)
-        .str.replace("T", " ", literal=True)
-        .str.strip_suffix("Z")
-        .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us", strict=False)
+    text = expr.cast(pl.String)
+    # ISO-8601 with a zone (`Z`, `+02:00`, `+0200`), then zone-less text taken as UTC, as
+    # Sysmon's `UtcTime` ("2020-10-19 02:56:14.360") is.
+    zoned = text.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", time_unit="us", strict=False
     )
+    naive = text.str.replace("T", " ", literal=True).str.to_datetime(
+        "%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us", strict=False
+    )
+    return pl.coalesce(zoned, naive)

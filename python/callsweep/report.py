@@ -147,16 +147,14 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         console.print(pairs)
 
 
-def rules_table(rules: Sequence[Rule]) -> Table:
-    table = Table(title="rules")
-    table.add_column("rule_id", no_wrap=True)
-    for header in ("name", "version", "severity", "risk"):
-        table.add_column(header)
+def print_rules(console: Console, rules: Sequence[Rule]) -> None:
+    """One line per rule, so the list can be grepped."""
     for rule in rules:
-        table.add_row(
-            rule.rule_id, rule.name, str(rule.version), rule.severity, str(rule.risk_score)
+        console.print(
+            f"{rule.rule_id}  v{rule.version}  {rule.severity:<8} {rule.name}",
+            highlight=False,
+            markup=False,
         )
-    return table
 
 
 def print_rule(console: Console, rule: Rule) -> None:

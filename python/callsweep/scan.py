@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
-from callsweep.rules.compile import compile_query
+from callsweep.rules.ast import Compare
+from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
 from callsweep.sources.discover import InputError, InputFile, discover
 
@@ -133,10 +134,8 @@ class Scanner:
             .filter(compiled.condition)
             .select(*alert_schema.alert_projection(schema, path), *self._rule_columns)
         )
-        if "event.code" in schema:
-            event10 = events.select((pl.col("event.code").cast(pl.String) == "10").sum().alias("n"))
-        else:
-            event10 = pl.LazyFrame({"n": [0]})
+        is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
+        event10 = events.select(is_event10.sum().alias("n"))
         missing = tuple(f for f in self.rule.required_fields if f not in schema)
         return InputPlan(source, norm.shape, rows, alerts, event10, missing)
 
@@ -156,8 +155,12 @@ class Scanner:
         plan = self.plan(source)
         try:
             event10, found = pl.collect_all([plan.event10_rows, plan.alerts], engine=ENGINE)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise ScanError(f"{source.path}: {exc}") from exc
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:
+            # Whatever one input does (a polars error, a decoding failure, even a panic in
+            # native code, which surfaces as a BaseException), the other inputs are scanned.
+            raise ScanError(f"{source.path}: {type(exc).__name__}: {exc}") from exc
         report = InputReport(
             path=str(source.path),
             format=source.format,

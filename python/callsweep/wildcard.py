@@ -25,7 +25,7 @@ if not _native.is_release_build():  # pragma: no cover - depends on how the pack
 
 # Types the kernel reads as they are; anything else is cast to strings first, as Elasticsearch
 # indexes a number in a keyword field as its decimal text.
-_NATIVE_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
+_NATIVE_TYPES = (pl.String, pl.Categorical, pl.Enum)
 
 
 @lru_cache(maxsize=256)
@@ -47,6 +47,10 @@ def match_series(series: pl.Series, patterns: str | Iterable[str]) -> pl.Series:
     """Matches every value of `series`; returns a Boolean series of the same length, no nulls."""
     compiled = matcher(_normalize_patterns(patterns))
     dtype = series.dtype
+    if dtype == pl.Null:
+        # Nothing to match: no value is present. (polars exports the Null type with a buffer
+        # the C data interface does not allow, so it is answered here.)
+        return pl.Series(series.name, [False] * series.len(), dtype=pl.Boolean)
     if isinstance(dtype, pl.List):
         if not isinstance(dtype.inner, _NATIVE_TYPES):
             series = series.cast(pl.List(pl.String))

@@ -8,10 +8,9 @@ this query need" walk them. Field names are kept exactly as written (ECS dotted 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 # A literal value as EQL writes it: "string", 10, 1.5, true/false, null.
-Value = Union[str, int, float, bool, None]
+Value = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class BoolLiteral:
     value: bool
 
 
-Node = Union[Wildcard, Compare, InSet, Length, Not, And, Or, BoolLiteral]
+Node = Wildcard | Compare | InSet | Length | Not | And | Or | BoolLiteral
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ class CompiledQuery:
 
 
 def compile_query(query: EventQuery, schema: Schema) -> CompiledQuery:
+    # A column of the Null type holds no value on any row: the field is missing throughout.
+    schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
     conjuncts: list[Node] = []
     if query.category != "any":
         conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))

@@ -31,6 +31,10 @@ pub fn match_array(array: &dyn Array, set: &PatternSet) -> Result<BooleanArray, 
         DataType::Utf8View => match_views(array.as_string_view(), set),
         DataType::Dictionary(_, _) => {
             let dict = array.as_any_dictionary();
+            if dict.values().is_empty() {
+                // No values: every key is null (and `normalized_keys` would panic).
+                return Ok(BooleanArray::new(BooleanBuffer::new_unset(array.len()), None));
+            }
             let distinct = match_array(dict.values().as_ref(), set)?;
             let keys = dict.normalized_keys();
             let key_nulls = dict.keys().logical_nulls();
@@ -240,6 +244,13 @@ mod tests {
             .map(|v| v.as_deref().is_some_and(|v| set().is_match(v)))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn dictionary_without_values_matches_nothing() {
+        let d: DictionaryArray<Int32Type> = vec![None::<&str>, None].into_iter().collect();
+        assert_eq!(d.values().len(), 0);
+        assert_eq!(bools(&match_array(&d, &set()).unwrap()), [false, false]);
     }
 
     #[test]
