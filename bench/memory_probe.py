@@ -7,7 +7,6 @@ the kernel comparison); a fresh child per contender tells what each one needs by
 from __future__ import annotations
 
 import multiprocessing
-import resource
 from pathlib import Path
 
 from contenders import file_contenders
@@ -18,6 +17,18 @@ from callsweep.rules.model import default_rule
 IMPORTS_ONLY = "(imports only)"
 
 
+def _high_water_rss_mib() -> float:
+    """This process's peak RSS since it started its program (Linux `VmHWM`).
+
+    Not `getrusage(...).ru_maxrss`: Linux carries that across fork and exec, so a child started
+    from this (large) benchmark process would report at least the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (not Linux?)")
+
+
 def _run_in_child(name: str, path: str, slice_rows: int) -> tuple[int | None, float]:
     """Runs contender `name` on `path` (nothing for IMPORTS_ONLY); its answer and the
     process's peak RSS in MiB."""
@@ -25,7 +36,7 @@ def _run_in_child(name: str, path: str, slice_rows: int) -> tuple[int | None, fl
     if name != IMPORTS_ONLY:
         by_name = {c.name: c for c in file_contenders(default_rule().query, slice_rows)}
         answer = by_name[name].count(Path(path))
-    return answer, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return answer, _high_water_rss_mib()
 
 
 def peak_rss_alone(name: str, path: Path, slice_rows: int) -> tuple[int | None, float]:

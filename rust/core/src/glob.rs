@@ -539,7 +539,7 @@ mod tests {
             holes in prop::collection::vec(0usize..3, 0..12),
         ) {
             // Replace some characters by `?` and some runs by `*`: the result must match.
-            let chars: Vec<char> = value.iter().copied().collect();
+            let chars: Vec<char> = value.to_vec();
             let mut pattern = String::new();
             for (i, c) in chars.iter().enumerate() {
                 match holes.get(i) {
