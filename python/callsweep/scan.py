@@ -154,7 +154,10 @@ class Scanner:
         """Scans one input; raises ScanError naming it when it cannot be read."""
         plan = self.plan(source)
         try:
-            event10, found = pl.collect_all([plan.event10_rows, plan.alerts], engine=ENGINE)
+            # Two queries, not `collect_all`: its common-subplan elimination would cache the
+            # shared scan, i.e. hold the whole input in memory. The count reads one column.
+            event10 = plan.event10_rows.collect(engine=ENGINE)
+            found = plan.alerts.collect(engine=ENGINE)
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except BaseException as exc:
