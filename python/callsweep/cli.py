@@ -119,7 +119,13 @@ def scan(
     sink = _AlertSink(writer)
     bar = ScanProgress(err_console, enabled=progress)
     try:
-        summary = scanner.run(paths, on_alerts=sink, on_input=bar.advance, on_start=bar.start)
+        summary = scanner.run(
+            paths,
+            on_alerts=sink,
+            on_part=bar.part_done,
+            on_input=bar.input_done,
+            on_start=bar.start,
+        )
     except BaseException:
         bar.stop()
         if writer is not None:

@@ -12,6 +12,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -19,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from callsweep.rules.model import Rule
-from callsweep.scan import InputReport, ScanSummary
+from callsweep.scan import InputReport, Part, ScanSummary
 from callsweep.sources.discover import InputFile
 
 
@@ -35,7 +36,9 @@ class _Throughput(ProgressColumn):
 
 
 class ScanProgress:
-    """A progress bar over the inputs of a scan, on stderr, hidden when not a terminal."""
+    """A progress bar over the inputs of a scan, on stderr, hidden when not a terminal.
+
+    It moves by parts (runs of row groups), so a single large file shows progress too."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self._progress = Progress(
@@ -47,7 +50,10 @@ class ScanProgress:
             disable=not enabled,
             transient=True,
         )
-        self._task = None
+        self._task: TaskID | None = None
+        self._rows = 0
+        self._files = 0
+        self._bytes_in_file = 0
 
     def start(self, inputs: Sequence[InputFile]) -> None:
         self._progress.start()
@@ -56,16 +62,22 @@ class ScanProgress:
             "scan", total=total, rows=0, files=0, total_files=len(inputs)
         )
 
-    def advance(self, report: InputReport) -> None:
+    def part_done(self, part: Part) -> None:
         if self._task is None:
             return
-        task = self._progress.tasks[0]
-        self._progress.update(
-            self._task,
-            advance=report.bytes,
-            rows=task.fields["rows"] + report.rows,
-            files=task.fields["files"] + 1,
-        )
+        self._rows += part.rows
+        self._bytes_in_file += part.bytes
+        self._progress.update(self._task, advance=part.bytes, rows=self._rows)
+
+    def input_done(self, report: InputReport) -> None:
+        if self._task is None:
+            return
+        # Row groups do not add up to the whole file (its footer) and a failed input has no
+        # parts: settle on the file's size.
+        self._files += 1
+        rest = max(report.bytes - self._bytes_in_file, 0)
+        self._bytes_in_file = 0
+        self._progress.update(self._task, advance=rest, files=self._files)
 
     def stop(self) -> None:
         self._progress.stop()

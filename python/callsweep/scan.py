@@ -93,18 +93,31 @@ class ScanSummary:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A run of whole row groups of one input: the unit of work, and of progress."""
+
+    offset: int
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class InputPlan:
-    """What scanning one input will do, before anything but its schema is read."""
+    """What scanning one input will do, before anything but its metadata is read."""
 
     input: InputFile
     shape: str
     rows: int
-    alerts: pl.LazyFrame
-    event10_rows: pl.LazyFrame
+    parts: tuple[Part, ...]
     missing: tuple[str, ...]
+    alerts: pl.LazyFrame  # over the whole input
 
 
 class Scanner:
+    # Row groups are gathered into parts of about this many rows: large enough that the
+    # per-query overhead vanishes, small enough that progress moves on a big file.
+    PART_ROWS = 1_000_000
+
     def __init__(
         self,
         rule: Rule | None = None,
@@ -120,10 +133,19 @@ class Scanner:
     def plan(self, source: InputFile) -> InputPlan:
         path = str(source.path)
         try:
-            rows = pq.read_metadata(path).num_rows
+            metadata = pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
             raise ScanError(f"{path}: not a readable Parquet file: {exc}") from exc
-        norm = normalize(pl.scan_parquet(path), self._fields)
+        alerts, _, shape, schema = self._queries(pl.scan_parquet(path), path)
+        missing = tuple(f for f in self.rule.required_fields if f not in schema)
+        parts = _parts(metadata, source.size, self.PART_ROWS)
+        return InputPlan(source, shape, metadata.num_rows, parts, missing, alerts)
+
+    def _queries(
+        self, raw: pl.LazyFrame, path: str
+    ) -> tuple[pl.LazyFrame, pl.LazyFrame, str, dict[str, pl.DataType]]:
+        """The alert query and the event-10 count over `raw`, its shape and normalized schema."""
+        norm = normalize(raw, self._fields)
         schema = dict(norm.frame.collect_schema())
         compiled = compile_query(self.rule.query, schema)
         events = norm.frame
@@ -136,8 +158,7 @@ class Scanner:
         )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
         event10 = events.select(is_event10.sum().alias("n"))
-        missing = tuple(f for f in self.rule.required_fields if f not in schema)
-        return InputPlan(source, norm.shape, rows, alerts, event10, missing)
+        return alerts, event10, norm.shape, schema
 
     def _time_window(self, schema: dict[str, pl.DataType]) -> pl.Expr:
         if TIMESTAMP not in schema:
@@ -150,36 +171,52 @@ class Scanner:
             conds.append(ts < self.until)
         return pl.all_horizontal(conds).fill_null(False)
 
-    def scan_file(self, source: InputFile) -> tuple[pl.DataFrame, InputReport]:
-        """Scans one input; raises ScanError naming it when it cannot be read."""
+    def scan_file(
+        self,
+        source: InputFile,
+        on_alerts: Callable[[pl.DataFrame], None] | None = None,
+        on_part: Callable[[Part], None] | None = None,
+    ) -> InputReport:
+        """Scans one input part by part; raises ScanError naming it when it cannot be read."""
         plan = self.plan(source)
-        try:
-            # Two queries, not `collect_all`: its common-subplan elimination would cache the
-            # shared scan, i.e. hold the whole input in memory. The count reads one column.
-            event10 = plan.event10_rows.collect(engine=ENGINE)
-            found = plan.alerts.collect(engine=ENGINE)
-        except (KeyboardInterrupt, SystemExit, MemoryError):
-            raise
-        except BaseException as exc:
-            # Whatever one input does (a polars error, a decoding failure, even a panic in
-            # native code, which surfaces as a BaseException), the other inputs are scanned.
-            raise ScanError(f"{source.path}: {type(exc).__name__}: {exc}") from exc
+        path = str(source.path)
         report = InputReport(
-            path=str(source.path),
+            path=path,
             format=source.format,
             bytes=source.size,
             shape=plan.shape,
             rows=plan.rows,
-            event10_rows=int(event10.item()),
-            alerts=found.height,
             missing=plan.missing,
         )
-        return found, report
+        for part in plan.parts:
+            # The slice is pushed into the reader, which then reads only these row groups and
+            # still skips those whose statistics exclude event code 10.
+            raw = pl.scan_parquet(path).slice(part.offset, part.rows)
+            alerts, event10, _, _ = self._queries(raw, path)
+            try:
+                # Two queries, not `collect_all`: its common-subplan elimination would cache
+                # the shared scan, i.e. hold the part in memory. The count reads one column.
+                report.event10_rows += int(event10.collect(engine=ENGINE).item())
+                found = alerts.collect(engine=ENGINE)
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except BaseException as exc:
+                # Whatever one input does (a polars error, a decoding failure, even a panic in
+                # native code, which surfaces as a BaseException), the other inputs are scanned.
+                where = f"rows {part.offset}..{part.offset + part.rows}"
+                raise ScanError(f"{path}: {where}: {type(exc).__name__}: {exc}") from exc
+            report.alerts += found.height
+            if found.height and on_alerts is not None:
+                on_alerts(found)
+            if on_part is not None:
+                on_part(part)
+        return report
 
     def run(
         self,
         paths: Iterable[str | Path],
         on_alerts: Callable[[pl.DataFrame], None] | None = None,
+        on_part: Callable[[Part], None] | None = None,
         on_input: Callable[[InputReport], None] | None = None,
         on_start: Callable[[Sequence[InputFile]], None] | None = None,
     ) -> ScanSummary:
@@ -191,24 +228,42 @@ class Scanner:
         )
         if on_start is not None:
             on_start(found.files)
+
+        def take(alerts: pl.DataFrame) -> None:
+            summary.count(alerts)
+            if on_alerts is not None:
+                on_alerts(alerts)
+
         for source in found.files:
             try:
-                alerts, report = self.scan_file(source)
+                report = self.scan_file(source, on_alerts=take, on_part=on_part)
             except ScanError as exc:
                 summary.errors.append(InputError(str(source.path), _cause(exc)))
                 report = InputReport(
                     str(source.path), source.format, source.size, error=_cause(exc)
                 )
-            else:
-                if alerts.height:
-                    summary.count(alerts)
-                    if on_alerts is not None:
-                        on_alerts(alerts)
             summary.inputs.append(report)
             if on_input is not None:
                 on_input(report)
         summary.seconds = time.perf_counter() - started
         return summary
+
+
+def _parts(metadata: pq.FileMetaData, file_bytes: int, part_rows: int) -> tuple[Part, ...]:
+    """Consecutive row groups gathered into parts of at least `part_rows` rows (the last may be
+    smaller); bytes are the row groups' compressed sizes, so progress follows the file."""
+    parts: list[Part] = []
+    offset = rows = size = 0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        rows += group.num_rows
+        size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        if rows >= part_rows or i == metadata.num_row_groups - 1:
+            parts.append(Part(offset, rows, size))
+            offset, rows, size = offset + rows, 0, 0
+    if not parts:  # a file without row groups still gets its (empty) part
+        parts.append(Part(0, 0, file_bytes))
+    return tuple(parts)
 
 
 def _cause(exc: ScanError) -> str:
