@@ -10,6 +10,7 @@ Markdown report and the raw timings. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -79,6 +80,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def callsweep_fingerprint() -> str:
+    """A digest of callsweep's installed files (Python sources, rules, the native module).
+
+    The tree is edited by others while the benchmark runs: timed runs use the code imported at
+    the start, fresh processes (the memory probes) whatever is there later. Comparing the digest
+    at the start and the end tells whether every number measured the same code.
+    """
+    package = Path(callsweep.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".toml", ".so", ".pyd"}:
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def log(message: str) -> None:
@@ -204,7 +221,13 @@ def versions() -> dict[str, object]:
 
 
 def setup_facts(
-    data: Path, rows: int, truth: int, rounds: int, order: list[str], load_at_start: float
+    data: Path,
+    rows: int,
+    truth: int,
+    rounds: int,
+    order: list[str],
+    load_at_start: float,
+    code: tuple[str, str],
 ) -> dict:
     return {
         "date": datetime.now().isoformat(timespec="seconds"),
@@ -221,6 +244,9 @@ def setup_facts(
         # Other work on a shared machine shows here as well as in the spread.
         "load average (1 min) at the start / end": f"{load_at_start:.2f} / "
         f"{os.getloadavg()[0]:.2f}",
+        "callsweep files digest": code[0]
+        if code[0] == code[1]
+        else f"**CHANGED during the run**: {code[0]} at the start, {code[1]} at the end",
     }
 
 
@@ -279,6 +305,7 @@ def write_results(out: Path, markdown: str, raw: dict) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_at_start = os.getloadavg()[0]
+    code_at_start = callsweep_fingerprint()
     query = default_rule().query
     answers = Answers()
 
@@ -312,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         "contender in it; see the table for each contender alone",
     }
     order = [c.name for c in contenders]
-    facts = setup_facts(data, rows, truth, args.rounds, order, load_at_start)
+    code = (code_at_start, callsweep_fingerprint())
+    facts = setup_facts(data, rows, truth, args.rounds, order, load_at_start, code)
     markdown = render(
         facts,
         files,
@@ -342,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         for mismatch in answers.mismatches:
             log(f"!!! {mismatch}")
         return 1
+    if code[0] != code[1]:
+        log("\n!!! callsweep's files changed during the run: the numbers may mix two versions")
+        return 2
     return 0
 
 

@@ -81,6 +81,8 @@ class DuckDBCount:
         if self._connection is None:
             self._connection = duckdb.connect()
             self._connection.execute(f"SET threads = {DUCKDB_THREADS}")
+            # Its progress bar would be drawn into the benchmark's stdout, the report.
+            self._connection.execute("SET enable_progress_bar = false")
         return self._connection
 
     def __call__(self, path: Path) -> int:
