@@ -10,11 +10,13 @@ size and uses every core.
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -30,7 +32,11 @@ ENGINE = "streaming"
 
 
 class ScanError(RuntimeError):
-    """An input that could not be scanned; the message names it."""
+    """Inputs (or parts of inputs) that could not be scanned; the message names each."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
 
 
 @dataclass
@@ -102,6 +108,12 @@ class Part:
 
 
 @dataclass(frozen=True)
+class PartResult:
+    event10_rows: int
+    alerts: pl.DataFrame
+
+
+@dataclass(frozen=True)
 class InputPlan:
     """What scanning one input will do, before anything but its metadata is read."""
 
@@ -116,14 +128,18 @@ class InputPlan:
 class Scanner:
     # Row groups are gathered into parts of about this many rows: large enough that the
     # per-query overhead vanishes, small enough that progress moves on a big file.
-    PART_ROWS = 1_000_000
+    PART_ROWS = 500_000
 
     def __init__(
         self,
         rule: Rule | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        workers: int | None = None,
     ) -> None:
+        # polars runs one Parquet scan on about one core (decoding a large string column is
+        # serial), so parts are scanned side by side, one per core.
+        self.workers = workers or pl.thread_pool_size()
         self.rule = rule or default_rule()
         self.since = _as_utc(since)
         self.until = _as_utc(until)
@@ -135,7 +151,8 @@ class Scanner:
         try:
             metadata = pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
-            raise ScanError(f"{path}: not a readable Parquet file: {exc}") from exc
+            error = InputError(path, f"not a readable Parquet file: {exc}")
+            raise ScanError([error]) from exc
         alerts, _, shape, schema = self._queries(pl.scan_parquet(path), path)
         missing = tuple(f for f in self.rule.required_fields if f not in schema)
         parts = _parts(metadata, source.size, self.PART_ROWS)
@@ -171,46 +188,26 @@ class Scanner:
             conds.append(ts < self.until)
         return pl.all_horizontal(conds).fill_null(False)
 
-    def scan_file(
-        self,
-        source: InputFile,
-        on_alerts: Callable[[pl.DataFrame], None] | None = None,
-        on_part: Callable[[Part], None] | None = None,
-    ) -> InputReport:
-        """Scans one input part by part; raises ScanError naming it when it cannot be read."""
-        plan = self.plan(source)
-        path = str(source.path)
-        report = InputReport(
-            path=path,
-            format=source.format,
-            bytes=source.size,
-            shape=plan.shape,
-            rows=plan.rows,
-            missing=plan.missing,
-        )
-        for part in plan.parts:
-            # The slice is pushed into the reader, which then reads only these row groups and
-            # still skips those whose statistics exclude event code 10.
-            raw = pl.scan_parquet(path).slice(part.offset, part.rows)
+    def scan_part(self, path: str, part: Part) -> PartResult:
+        """Scans one part of an input; raises ScanError naming the file and the rows."""
+        # The slice is pushed into the reader, which then reads only these row groups and still
+        # skips those whose statistics exclude event code 10.
+        raw = pl.scan_parquet(path).slice(part.offset, part.rows)
+        try:
             alerts, event10, _, _ = self._queries(raw, path)
-            try:
-                # Two queries, not `collect_all`: its common-subplan elimination would cache
-                # the shared scan, i.e. hold the part in memory. The count reads one column.
-                report.event10_rows += int(event10.collect(engine=ENGINE).item())
-                found = alerts.collect(engine=ENGINE)
-            except (KeyboardInterrupt, SystemExit, MemoryError):
-                raise
-            except BaseException as exc:
-                # Whatever one input does (a polars error, a decoding failure, even a panic in
-                # native code, which surfaces as a BaseException), the other inputs are scanned.
-                where = f"rows {part.offset}..{part.offset + part.rows}"
-                raise ScanError(f"{path}: {where}: {type(exc).__name__}: {exc}") from exc
-            report.alerts += found.height
-            if found.height and on_alerts is not None:
-                on_alerts(found)
-            if on_part is not None:
-                on_part(part)
-        return report
+            # Two queries, not `collect_all`: its common-subplan elimination would cache the
+            # shared scan, i.e. hold the part in memory. The count reads one column.
+            count = int(event10.collect(engine=ENGINE).item())
+            found = alerts.collect(engine=ENGINE)
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:
+            # Whatever one part does (a polars error, a decoding failure, even a panic in native
+            # code, which surfaces as a BaseException), the other parts and inputs are scanned.
+            where = f"rows {part.offset}..{part.offset + part.rows}"
+            error = InputError(path, f"{type(exc).__name__}: {exc}", where)
+            raise ScanError([error]) from exc
+        return PartResult(count, found)
 
     def run(
         self,
@@ -220,7 +217,8 @@ class Scanner:
         on_input: Callable[[InputReport], None] | None = None,
         on_start: Callable[[Sequence[InputFile]], None] | None = None,
     ) -> ScanSummary:
-        """Scans every input; a bad one is reported and the others are still scanned."""
+        """Scans every input; a bad one (or a bad part of one) is reported and the rest is still
+        scanned. Parts run on `workers` threads; results are delivered in input order."""
         started = time.perf_counter()
         found = discover(paths)
         summary = ScanSummary(
@@ -229,24 +227,71 @@ class Scanner:
         if on_start is not None:
             on_start(found.files)
 
-        def take(alerts: pl.DataFrame) -> None:
-            summary.count(alerts)
-            if on_alerts is not None:
-                on_alerts(alerts)
+        def work() -> Iterator[tuple[InputReport, Part | None, bool]]:
+            """(report of the input, part to scan or None if it cannot be, last of its input)"""
+            for source in found.files:
+                report = InputReport(str(source.path), source.format, source.size)
+                try:
+                    plan = self.plan(source)
+                except ScanError as exc:
+                    report.error = str(exc)
+                    summary.errors.extend(exc.errors)
+                    yield report, None, True
+                    continue
+                report.shape, report.rows, report.missing = plan.shape, plan.rows, plan.missing
+                for i, part in enumerate(plan.parts):
+                    yield report, part, i == len(plan.parts) - 1
 
-        for source in found.files:
+        def scan(item: tuple[InputReport, Part | None, bool]) -> PartResult | ScanError | None:
+            report, part, _ = item
+            if part is None:
+                return None
             try:
-                report = self.scan_file(source, on_alerts=take, on_part=on_part)
+                return self.scan_part(report.path, part)
             except ScanError as exc:
-                summary.errors.append(InputError(str(source.path), _cause(exc)))
-                report = InputReport(
-                    str(source.path), source.format, source.size, error=_cause(exc)
-                )
-            summary.inputs.append(report)
-            if on_input is not None:
-                on_input(report)
+                return exc
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="callsweep-scan") as pool:
+            for (report, part, last), outcome in _in_order(pool, scan, work(), 2 * self.workers):
+                if isinstance(outcome, ScanError):
+                    # The other parts of this input are still read: what can be read is kept.
+                    report.error = report.error or str(outcome)
+                    summary.errors.extend(outcome.errors)
+                elif isinstance(outcome, PartResult):
+                    report.event10_rows += outcome.event10_rows
+                    report.alerts += outcome.alerts.height
+                    if outcome.alerts.height:
+                        summary.count(outcome.alerts)
+                        if on_alerts is not None:
+                            on_alerts(outcome.alerts)
+                if part is not None and on_part is not None:
+                    on_part(part)
+                if last:
+                    summary.inputs.append(report)
+                    if on_input is not None:
+                        on_input(report)
         summary.seconds = time.perf_counter() - started
         return summary
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int
+) -> Iterator[tuple[T, R]]:
+    """`(item, fn(item))` in the order of `items`, with at most `ahead` calls under way, so the
+    work list is read lazily and memory holds a few parts' results, not all of them."""
+    pending: deque[tuple[T, Future[R]]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= ahead:
+            first, future = pending.popleft()
+            yield first, future.result()
+    while pending:
+        first, future = pending.popleft()
+        yield first, future.result()
 
 
 def _parts(metadata: pq.FileMetaData, file_bytes: int, part_rows: int) -> tuple[Part, ...]:
@@ -264,12 +309,6 @@ def _parts(metadata: pq.FileMetaData, file_bytes: int, part_rows: int) -> tuple[
     if not parts:  # a file without row groups still gets its (empty) part
         parts.append(Part(0, 0, file_bytes))
     return tuple(parts)
-
-
-def _cause(exc: ScanError) -> str:
-    text = str(exc)
-    prefix = text.split(": ", 1)
-    return prefix[1] if len(prefix) == 2 else text
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
@@ -295,7 +334,7 @@ def scan(
     scanner = Scanner(rule, since, until)
     summary = scanner.run(_as_list(paths), on_alerts=frames.append)
     if summary.errors:
-        raise ScanError("; ".join(str(e) for e in summary.errors))
+        raise ScanError(summary.errors)
     return pl.concat(frames) if frames else alert_schema.empty_alerts()
 
 
@@ -309,7 +348,7 @@ def scan_lazy(
     scanner = Scanner(rule, since, until)
     found = discover(_as_list(paths))
     if found.errors:
-        raise ScanError("; ".join(str(e) for e in found.errors))
+        raise ScanError(found.errors)
     plans = [scanner.plan(f).alerts for f in found.files]
     if not plans:
         return alert_schema.empty_alerts().lazy()
