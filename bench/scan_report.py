@@ -9,7 +9,7 @@ from timing import Timings
 BASELINE = "callsweep"
 KERNEL = "kernel"
 REGEX_COLUMN = "polars-regex-column"
-READ_ONLY = ("read-only", "read-only-streaming")
+READ_ONLY = ("read-only", "read-only-streaming", "read-only-parallel")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""The scan: one lazy polars plan per input, the rule as its filter, alerts streamed out.
+"""The scan: a lazy polars plan per part of each input, the rule as its filter, alerts streamed
+out in input order.
 
-Per input: read only the columns the rule and the alert need, normalize them to ECS, filter by
-the cheap conjuncts first (polars pushes `event.code == "10"` into the Parquet reader, which
-skips row groups by their statistics), then by the wildcard tests (the Rust kernel, GIL
-released), and project the alert. The streaming engine keeps memory flat whatever the input
-size and uses every core.
+An input is cut into parts, runs of whole row groups. Per part: read only the columns the rule
+and the alert need, normalize them to ECS, filter by the cheap conjuncts first (polars pushes
+`event.code == "10"` into the Parquet reader, which skips row groups by their statistics), then
+by the wildcard tests (the Rust kernel, GIL released), and project the alert. The streaming
+engine keeps each part's memory flat; parts run side by side, one per core, because polars
+decodes a single Parquet scan on about one core.
 """
 
 from __future__ import annotations
@@ -251,7 +253,8 @@ class Scanner:
             except ScanError as exc:
                 return exc
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="callsweep-scan") as pool:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="callsweep-scan")
+        try:
             for (report, part, last), outcome in _in_order(pool, scan, work(), 2 * self.workers):
                 if isinstance(outcome, ScanError):
                     # The other parts of this input are still read: what can be read is kept.
@@ -270,6 +273,9 @@ class Scanner:
                     summary.inputs.append(report)
                     if on_input is not None:
                         on_input(report)
+        finally:
+            # On Ctrl-C (or a failing callback) do not start the parts still queued.
+            pool.shutdown(wait=True, cancel_futures=True)
         summary.seconds = time.perf_counter() - started
         return summary
 
