@@ -43,6 +43,18 @@ def _normalize_patterns(patterns: str | Iterable[str]) -> tuple[str, ...]:
     return result
 
 
+def kernel_input(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """`expr` cast, if need be, to a type the kernel reads: strings stay as they are (string
+    views, categoricals), anything else becomes its text, as a keyword field indexes it."""
+    if isinstance(dtype, pl.List):
+        if isinstance(dtype.inner, _NATIVE_TYPES):
+            return expr
+        return expr.cast(pl.List(pl.String))
+    if isinstance(dtype, _NATIVE_TYPES):
+        return expr
+    return expr.cast(pl.String)
+
+
 def match_series(series: pl.Series, patterns: str | Iterable[str]) -> pl.Series:
     """Matches every value of `series`; returns a Boolean series of the same length, no nulls."""
     compiled = matcher(_normalize_patterns(patterns))

@@ -32,7 +32,8 @@ from callsweep.rules.ast import (
     Value,
     Wildcard,
 )
-from callsweep.wildcard import wildcard
+from callsweep import _native
+from callsweep.wildcard import kernel_input, wildcard
 
 Schema = Mapping[str, pl.DataType]
 
@@ -71,8 +72,59 @@ def compile_query(query: EventQuery, schema: Schema) -> CompiledQuery:
     rest = [c for c in conjuncts if not _is_cheap(c)]
     return CompiledQuery(
         prefilter=_all([compile_node(c, schema) for c in cheap]),
-        condition=_all([compile_node(c, schema) for c in rest]),
+        condition=compile_program(rest, schema),
     )
+
+
+def compile_program(conjuncts: list[Node], schema: Schema) -> pl.Expr:
+    """`c1 and c2 and ...` as one native program with short-circuits: a later conjunct is
+    evaluated only on the rows the earlier ones left (polars would evaluate every conjunct on
+    every row). Wildcards run in the Rust kernel on the raw columns; other leaves are computed
+    by polars and handed over as boolean columns."""
+    builder = _ProgramBuilder(schema)
+    spec = ("and", [builder.build(c) for c in conjuncts])
+    if not builder.columns:
+        return _all([compile_node(c, schema) for c in conjuncts])
+    condition = _native.Condition(spec)
+    fields = pl.struct([expr.alias(f"c{i}") for i, expr in enumerate(builder.columns)])
+    return fields.map_batches(
+        lambda batch: pl.Series(batch.name, condition.evaluate(batch)),
+        return_dtype=pl.Boolean,
+        is_elementwise=True,
+    )
+
+
+class _ProgramBuilder:
+    """Turns a syntax tree into the nested tuples `_native.Condition` reads, collecting the
+    columns the program needs (each field read by wildcards once)."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.columns: list[pl.Expr] = []
+        self._wildcard_columns: dict[str, int] = {}
+
+    def build(self, node: Node) -> tuple:
+        match node:
+            case And(operands=ops):
+                return ("and", [self.build(op) for op in ops])
+            case Or(operands=ops):
+                return ("or", [self.build(op) for op in ops])
+            case Not(operand=inner):
+                return ("not", self.build(inner))
+            case BoolLiteral(value=v):
+                return ("const", v)
+            case Wildcard(field=f, patterns=patterns):
+                if f not in self.schema:
+                    return ("const", False)
+                if f not in self._wildcard_columns:
+                    self._wildcard_columns[f] = self._add(kernel_input(pl.col(f), self.schema[f]))
+                return ("wildcard", self._wildcard_columns[f], list(patterns))
+            case _:
+                return ("column", self._add(compile_node(node, self.schema)))
+
+    def _add(self, expr: pl.Expr) -> int:
+        self.columns.append(expr)
+        return len(self.columns) - 1
 
 
 def _is_cheap(node: Node) -> bool:

@@ -11,7 +11,7 @@ use arrow_array::types::{ByteArrayType, ByteViewType, StringViewType};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, GenericByteArray, GenericByteViewArray, OffsetSizeTrait,
 };
-use arrow_buffer::{ArrowNativeType, BooleanBuffer, Buffer, NullBuffer};
+use arrow_buffer::{ArrowNativeType, BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer};
 use arrow_schema::DataType;
 
 use crate::glob::PatternSet;
@@ -25,29 +25,7 @@ const PARALLEL_MIN_ROWS: usize = 1 << 16;
 /// Accepts `string`, `large_string`, `string_view`, dictionaries of those (each distinct value
 /// is matched once), lists of any of them, and the null type.
 pub fn match_array(array: &dyn Array, set: &PatternSet) -> Result<BooleanArray, Error> {
-    let matched = match array.data_type() {
-        DataType::Utf8 => match_bytes(array.as_string::<i32>(), set),
-        DataType::LargeUtf8 => match_bytes(array.as_string::<i64>(), set),
-        DataType::Utf8View => match_views(array.as_string_view(), set),
-        DataType::Dictionary(_, _) => {
-            let dict = array.as_any_dictionary();
-            if dict.values().is_empty() {
-                // No values: every key is null (and `normalized_keys` would panic).
-                return Ok(BooleanArray::new(BooleanBuffer::new_unset(array.len()), None));
-            }
-            let distinct = match_array(dict.values().as_ref(), set)?;
-            let keys = dict.normalized_keys();
-            let key_nulls = dict.keys().logical_nulls();
-            collect(keys.len(), |i| {
-                key_nulls.as_ref().is_none_or(|n| n.is_valid(i)) && distinct.value(keys[i])
-            })
-        }
-        DataType::List(_) => match_lists(array.as_list::<i32>(), set)?,
-        DataType::LargeList(_) => match_lists(array.as_list::<i64>(), set)?,
-        DataType::Null => BooleanBuffer::new_unset(array.len()),
-        other => return Err(Error::UnsupportedType(other.to_string())),
-    };
-    Ok(BooleanArray::new(matched, None))
+    Ok(BooleanArray::new(match_rows(array, set, None)?, None))
 }
 
 /// A convenience for callers holding an `ArrayRef`.
@@ -55,12 +33,49 @@ pub fn match_array_ref(array: &ArrayRef, set: &PatternSet) -> Result<ArrayRef, E
     Ok(Arc::new(match_array(array.as_ref(), set)?))
 }
 
+/// Matches the rows of `array` selected by `rows` (all rows when None); unselected rows are
+/// false and their values are never looked at, which is what makes `a and b` cheap when `a`
+/// leaves few rows.
+pub fn match_rows(
+    array: &dyn Array,
+    set: &PatternSet,
+    rows: Option<&BooleanBuffer>,
+) -> Result<BooleanBuffer, Error> {
+    let matched = match array.data_type() {
+        DataType::Utf8 => match_bytes(array.as_string::<i32>(), set, rows),
+        DataType::LargeUtf8 => match_bytes(array.as_string::<i64>(), set, rows),
+        DataType::Utf8View => match_views(array.as_string_view(), set, rows),
+        DataType::Dictionary(_, _) => {
+            let dict = array.as_any_dictionary();
+            if dict.values().is_empty() {
+                // No values: every key is null (and `normalized_keys` would panic).
+                return Ok(BooleanBuffer::new_unset(array.len()));
+            }
+            let distinct = match_rows(dict.values().as_ref(), set, None)?;
+            let keys = dict.normalized_keys();
+            let key_nulls = dict.keys().logical_nulls();
+            collect(keys.len(), rows, |i| {
+                key_nulls.as_ref().is_none_or(|n| n.is_valid(i)) && distinct.value(keys[i])
+            })
+        }
+        DataType::List(_) => match_lists(array.as_list::<i32>(), set, rows)?,
+        DataType::LargeList(_) => match_lists(array.as_list::<i64>(), set, rows)?,
+        DataType::Null => BooleanBuffer::new_unset(array.len()),
+        other => return Err(Error::UnsupportedType(other.to_string())),
+    };
+    Ok(matched)
+}
+
 /// How many values ahead the start of a value is prefetched. Patterns mostly look at the first
 /// bytes of each value only, and values are long (CallTraces run to kilobytes), so every value
 /// would otherwise cost a cache miss the hardware prefetcher cannot foresee.
 const PREFETCH_AHEAD: usize = 16;
 
-fn match_bytes<T>(array: &GenericByteArray<T>, set: &PatternSet) -> BooleanBuffer
+fn match_bytes<T>(
+    array: &GenericByteArray<T>,
+    set: &PatternSet,
+    rows: Option<&BooleanBuffer>,
+) -> BooleanBuffer
 where
     T: ByteArrayType<Native = str>,
 {
@@ -68,8 +83,8 @@ where
     let offsets = array.value_offsets();
     let data = array.value_data();
     let len = array.len();
-    collect(len, |i| {
-        if i + PREFETCH_AHEAD < len {
+    collect(len, rows, |i| {
+        if rows.is_none() && i + PREFETCH_AHEAD < len {
             // The offset stays inside the value buffer (offsets of a valid array are in bounds).
             prefetch(
                 data.as_ptr()
@@ -80,7 +95,11 @@ where
     })
 }
 
-fn match_views(array: &GenericByteViewArray<StringViewType>, set: &PatternSet) -> BooleanBuffer
+fn match_views(
+    array: &GenericByteViewArray<StringViewType>,
+    set: &PatternSet,
+    rows: Option<&BooleanBuffer>,
+) -> BooleanBuffer
 where
     StringViewType: ByteViewType<Native = str>,
 {
@@ -88,8 +107,8 @@ where
     let views = array.views();
     let buffers = array.data_buffers();
     let len = array.len();
-    collect(len, |i| {
-        if i + PREFETCH_AHEAD < len {
+    collect(len, rows, |i| {
+        if rows.is_none() && i + PREFETCH_AHEAD < len {
             let view = views[i + PREFETCH_AHEAD];
             // Values of up to 12 bytes live in the view itself; longer ones in a data buffer,
             // named by index (bits 64..96) at an offset (bits 96..128).
@@ -121,11 +140,12 @@ fn prefetch(ptr: *const u8) {
 fn match_lists<O: OffsetSizeTrait>(
     array: &arrow_array::GenericListArray<O>,
     set: &PatternSet,
+    rows: Option<&BooleanBuffer>,
 ) -> Result<BooleanBuffer, Error> {
-    let elements = match_array(array.values().as_ref(), set)?;
+    let elements = match_rows(array.values().as_ref(), set, None)?;
     let offsets = array.value_offsets();
     let nulls = array.nulls();
-    Ok(collect(array.len(), |i| {
+    Ok(collect(array.len(), rows, |i| {
         let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
         is_valid(nulls, i) && (start..end).any(|j| elements.value(j))
     }))
@@ -136,9 +156,37 @@ fn is_valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
     nulls.is_none_or(|n| n.is_valid(i))
 }
 
+/// Packs `f(i)` for the selected rows (all when `rows` is None) into a bitmap; unselected rows
+/// are false and `f` is not called for them.
+fn collect(
+    len: usize,
+    rows: Option<&BooleanBuffer>,
+    f: impl Fn(usize) -> bool + Sync,
+) -> BooleanBuffer {
+    let Some(rows) = rows else {
+        return collect_all(len, f);
+    };
+    debug_assert_eq!(rows.len(), len);
+    if rows.count_set_bits() < len / SPARSE_DIVISOR {
+        // Few rows selected: visit just those.
+        let mut bits = BooleanBufferBuilder::new(len);
+        bits.append_n(len, false);
+        for i in rows.set_indices() {
+            if f(i) {
+                bits.set_bit(i, true);
+            }
+        }
+        return bits.finish();
+    }
+    collect_all(len, |i| rows.value(i) && f(i))
+}
+
+/// Below one selected row in this many, a mask is walked by its set bits rather than row by row.
+const SPARSE_DIVISOR: usize = 16;
+
 /// Packs `f(0..len)` into a bitmap, on several threads for long arrays. Each thread fills whole
 /// 64-bit words, so no two threads touch the same word.
-fn collect(len: usize, f: impl Fn(usize) -> bool + Sync) -> BooleanBuffer {
+fn collect_all(len: usize, f: impl Fn(usize) -> bool + Sync) -> BooleanBuffer {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if len < PARALLEL_MIN_ROWS || threads < 2 {
         return BooleanBuffer::collect_bool(len, f);
@@ -244,6 +292,33 @@ mod tests {
             .map(|v| v.as_deref().is_some_and(|v| set().is_match(v)))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn only_selected_rows_are_matched() {
+        let v = StringViewArray::from(VALUES.to_vec());
+        for selected in [
+            vec![true, true, true, true, true],
+            vec![true, false, false, false, true],
+            vec![false, false, false, false, false],
+        ] {
+            let rows = BooleanBuffer::from(selected.clone());
+            let got = match_rows(&v, &set(), Some(&rows)).unwrap();
+            let want: Vec<bool> = EXPECTED
+                .iter()
+                .zip(&selected)
+                .map(|(e, s)| *e && *s)
+                .collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want);
+        }
+        // A sparse mask over a long array takes the set-bits path.
+        let long = StringArray::from(vec![Some("C:\\Windows\\System32\\ntdll.dll"); 1000]);
+        let rows = BooleanBuffer::collect_bool(1000, |i| i % 100 == 7);
+        let got = match_rows(&long, &set(), Some(&rows)).unwrap();
+        assert_eq!(
+            got.set_indices().collect::<Vec<_>>(),
+            (0..10).map(|k| k * 100 + 7).collect::<Vec<_>>()
+        );
     }
 
     #[test]

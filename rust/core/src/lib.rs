@@ -4,15 +4,19 @@
 
 pub mod glob;
 pub mod kernel;
+pub mod program;
 
 pub use glob::{Pattern, PatternSet};
-pub use kernel::{match_array, match_array_ref};
+pub use kernel::{match_array, match_array_ref, match_rows};
+pub use program::Program;
 
 /// Every error this crate reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The array's type holds no strings to match.
     UnsupportedType(String),
+    /// A condition program that does not fit the batch it is given.
+    Program(String),
 }
 
 impl std::fmt::Display for Error {
@@ -23,6 +27,7 @@ impl std::fmt::Display for Error {
                 "cannot match wildcards against an array of type {t}: \
                  expected strings, dictionary-encoded strings or lists of strings"
             ),
+            Error::Program(msg) => write!(f, "cannot evaluate the condition: {msg}"),
         }
     }
 }

@@ -5,15 +5,20 @@
 
 mod arrow_ffi;
 
-use callsweep_core::{match_array, PatternSet};
+use arrow_array::cast::AsArray;
+use arrow_array::Array;
+use arrow_schema::DataType;
+use callsweep_core::{match_array, PatternSet, Program};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::arrow_ffi::{import_array, ExportedArray};
 
 fn core_error(err: callsweep_core::Error) -> PyErr {
     match err {
         callsweep_core::Error::UnsupportedType(_) => PyTypeError::new_err(err.to_string()),
+        callsweep_core::Error::Program(_) => PyValueError::new_err(err.to_string()),
     }
 }
 
@@ -72,6 +77,88 @@ impl WildcardMatcher {
     }
 }
 
+/// A rule condition compiled to a program over the fields of a struct array, evaluated with
+/// short-circuits (see `callsweep_core::program`).
+///
+/// Built from nested tuples: `("const", bool)`, `("column", i)` (a boolean field computed by
+/// the caller), `("wildcard", i, [patterns])`, `("not", p)`, `("and", [p, ...])`,
+/// `("or", [p, ...])`; `i` indexes the fields of the struct given to `evaluate`.
+#[pyclass(frozen, module = "callsweep._native")]
+struct Condition {
+    program: Program,
+}
+
+#[pymethods]
+impl Condition {
+    #[new]
+    fn new(spec: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Condition {
+            program: build_program(spec)?,
+        })
+    }
+
+    /// The condition on every row of a struct array (or stream of them); a boolean array
+    /// without nulls.
+    fn evaluate(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<ExportedArray> {
+        let chunks = import_array(batch)?;
+        let program = &self.program;
+        let results = py.detach(|| {
+            chunks
+                .iter()
+                .map(|chunk| {
+                    let DataType::Struct(_) = chunk.data_type() else {
+                        return Err(callsweep_core::Error::Program(format!(
+                            "expected a struct array, got {}",
+                            chunk.data_type()
+                        )));
+                    };
+                    let fields = chunk.as_struct();
+                    program.evaluate(fields.columns(), fields.len())
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        ExportedArray::concat_booleans(results.map_err(core_error)?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Condition({:?})", self.program)
+    }
+}
+
+fn build_program(spec: &Bound<'_, PyAny>) -> PyResult<Program> {
+    let bad = || PyValueError::new_err(format!("not a condition program: {spec}"));
+    let spec = spec.cast::<PyTuple>().map_err(|_| bad())?;
+    let tag: String = spec.get_item(0)?.extract()?;
+    let arg = |i: usize| spec.get_item(i).map_err(|_| bad());
+    Ok(match (tag.as_str(), spec.len()) {
+        ("const", 2) => Program::Const(arg(1)?.extract()?),
+        ("column", 2) => Program::Column(arg(1)?.extract()?),
+        ("wildcard", 3) => {
+            let patterns: Vec<String> = arg(2)?.extract()?;
+            if patterns.is_empty() {
+                return Err(bad());
+            }
+            Program::Wildcard {
+                column: arg(1)?.extract()?,
+                set: PatternSet::new(&patterns),
+            }
+        }
+        ("not", 2) => Program::Not(Box::new(build_program(&arg(1)?)?)),
+        ("and", 2) | ("or", 2) => {
+            let parts = arg(1)?
+                .try_iter()?
+                .map(|p| build_program(&p?))
+                .collect::<PyResult<Vec<_>>>()?;
+            if tag == "and" {
+                Program::And(parts)
+            } else {
+                Program::Or(parts)
+            }
+        }
+        _ => return Err(bad()),
+    })
+}
+
 /// Whether the module was built with optimisations: timings of a debug build mean nothing.
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -81,6 +168,7 @@ fn is_release_build() -> bool {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WildcardMatcher>()?;
+    m.add_class::<Condition>()?;
     m.add_class::<ExportedArray>()?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
