@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from callsweep import _native
 from callsweep.rules.analysis import CATEGORY_FIELD
 from callsweep.rules.ast import (
     And,
@@ -32,7 +33,6 @@ from callsweep.rules.ast import (
     Value,
     Wildcard,
 )
-from callsweep import _native
 from callsweep.wildcard import kernel_input, wildcard
 
 Schema = Mapping[str, pl.DataType]
@@ -86,12 +86,15 @@ def compile_program(conjuncts: list[Node], schema: Schema) -> pl.Expr:
     if not builder.columns:
         return _all([compile_node(c, schema) for c in conjuncts])
     condition = _native.Condition(spec)
-    fields = pl.struct([expr.alias(f"c{i}") for i, expr in enumerate(builder.columns)])
-    return fields.map_batches(
-        lambda batch: pl.Series(batch.name, condition.evaluate(batch)),
-        return_dtype=pl.Boolean,
-        is_elementwise=True,
-    )
+
+    def evaluate(columns: list[pl.Series]) -> pl.Series:
+        # One chunk per column, so that rows line up across columns in the kernel; a column
+        # that folded to a constant arrives as one value and is repeated.
+        rows = max(c.len() for c in columns)
+        columns = [c.new_from_index(0, rows) if c.len() != rows else c for c in columns]
+        return pl.Series(condition.evaluate([c.rechunk() for c in columns]))
+
+    return pl.map_batches(builder.columns, evaluate, return_dtype=pl.Boolean, is_elementwise=True)
 
 
 class _ProgramBuilder:
@@ -203,13 +206,24 @@ def _compare(field: str, op: str, value: Value, schema: Schema) -> pl.Expr:
             raise ValueError(f"{field} {op} null: only == and != compare with null")
         return pl.col(field).is_null()
     column, multi = _values_of(field, schema, value)
+    if multi and op == "==" and _same_kind(schema[field].inner, value):  # type: ignore[attr-defined]
+        # `list.contains` answers without evaluating an expression per element.
+        return pl.col(field).list.contains(value).fill_null(False)
     return _any_value(field, multi, _OPS[op](column, value))
+
+
+def _same_kind(dtype: pl.DataType, value: Value) -> bool:
+    if isinstance(value, str):
+        return dtype == pl.String
+    return isinstance(value, int | float) and not isinstance(value, bool) and dtype.is_numeric()
 
 
 def _in_set(field: str, values: tuple[Value, ...], schema: Schema) -> pl.Expr:
     if field not in schema:
         return pl.lit(False)
     present = [v for v in values if v is not None]
+    if len(present) == 1:
+        return _compare(field, "==", present[0], schema)
     column, multi = _values_of(field, schema, present[0] if present else None)
     test = column.is_in(present) if present else pl.lit(False)
     return _any_value(field, multi, test)

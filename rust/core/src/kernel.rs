@@ -84,7 +84,7 @@ where
     let data = array.value_data();
     let len = array.len();
     collect(len, rows, |i| {
-        if rows.is_none() && i + PREFETCH_AHEAD < len {
+        if i + PREFETCH_AHEAD < len {
             // The offset stays inside the value buffer (offsets of a valid array are in bounds).
             prefetch(
                 data.as_ptr()
@@ -108,7 +108,7 @@ where
     let buffers = array.data_buffers();
     let len = array.len();
     collect(len, rows, |i| {
-        if rows.is_none() && i + PREFETCH_AHEAD < len {
+        if i + PREFETCH_AHEAD < len {
             let view = views[i + PREFETCH_AHEAD];
             // Values of up to 12 bytes live in the view itself; longer ones in a data buffer,
             // named by index (bits 64..96) at an offset (bits 96..128).

@@ -5,9 +5,7 @@
 
 mod arrow_ffi;
 
-use arrow_array::cast::AsArray;
-use arrow_array::Array;
-use arrow_schema::DataType;
+use arrow_array::{Array, ArrayRef};
 use callsweep_core::{match_array, PatternSet, Program};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -77,12 +75,12 @@ impl WildcardMatcher {
     }
 }
 
-/// A rule condition compiled to a program over the fields of a struct array, evaluated with
+/// A rule condition compiled to a program over the columns of a batch, evaluated with
 /// short-circuits (see `callsweep_core::program`).
 ///
 /// Built from nested tuples: `("const", bool)`, `("column", i)` (a boolean field computed by
 /// the caller), `("wildcard", i, [patterns])`, `("not", p)`, `("and", [p, ...])`,
-/// `("or", [p, ...])`; `i` indexes the fields of the struct given to `evaluate`.
+/// `("or", [p, ...])`; `i` indexes the columns given to `evaluate`.
 #[pyclass(frozen, module = "callsweep._native")]
 struct Condition {
     program: Program,
@@ -97,31 +95,32 @@ impl Condition {
         })
     }
 
-    /// The condition on every row of a struct array (or stream of them); a boolean array
-    /// without nulls.
-    fn evaluate(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<ExportedArray> {
-        let chunks = import_array(batch)?;
+    /// The condition on every row of a batch given as its columns (Arrow arrays or streams of
+    /// equal length, e.g. polars Series); a boolean array without nulls.
+    fn evaluate(&self, py: Python<'_>, columns: Vec<Bound<'_, PyAny>>) -> PyResult<ExportedArray> {
+        let columns = columns
+            .iter()
+            .map(|c| import_array(c).and_then(single_chunk))
+            .collect::<PyResult<Vec<_>>>()?;
+        let len = columns.first().map_or(0, |c| c.len());
         let program = &self.program;
-        let results = py.detach(|| {
-            chunks
-                .iter()
-                .map(|chunk| {
-                    let DataType::Struct(_) = chunk.data_type() else {
-                        return Err(callsweep_core::Error::Program(format!(
-                            "expected a struct array, got {}",
-                            chunk.data_type()
-                        )));
-                    };
-                    let fields = chunk.as_struct();
-                    program.evaluate(fields.columns(), fields.len())
-                })
-                .collect::<Result<Vec<_>, _>>()
-        });
-        ExportedArray::concat_booleans(results.map_err(core_error)?)
+        let result = py.detach(|| program.evaluate(&columns, len));
+        ExportedArray::concat_booleans(vec![result.map_err(core_error)?])
     }
 
     fn __repr__(&self) -> String {
         format!("Condition({:?})", self.program)
+    }
+}
+
+/// The one array of a column; the caller rechunks (a column's chunks would have to line up with
+/// every other column's).
+fn single_chunk(mut chunks: Vec<ArrayRef>) -> PyResult<ArrayRef> {
+    match chunks.len() {
+        1 => Ok(chunks.pop().expect("one chunk")),
+        n => Err(PyValueError::new_err(format!(
+            "expected each column in one chunk, got {n} chunks"
+        ))),
     }
 }
 
