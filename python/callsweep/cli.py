@@ -14,9 +14,12 @@ from rich.console import Console
 
 from callsweep import demo as demo_data
 from callsweep.alerts import AlertWriter
+from callsweep.convert import convert as convert_inputs
 from callsweep.report import (
+    ConvertProgress,
     ScanProgress,
     alert_table,
+    print_convert_summary,
     print_input_warnings,
     print_rule,
     print_rules,
@@ -150,6 +153,35 @@ def _report(summary: ScanSummary, sink: _AlertSink, out: Path | None) -> None:
     else:
         err_console.print(f"{summary.alerts:,} alert(s) written to {out}", highlight=False)
     print_summary(out_console if out is None else err_console, summary)
+
+
+@app.command()
+def convert(
+    paths: Annotated[list[str], typer.Argument(help="EVTX files, directories, globs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the Parquet files.")],
+    jobs: Annotated[int, typer.Option(help="Files converted at once.", min=1)] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Convert again inputs already converted unchanged.")
+    ] = False,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar (only on a terminal).")
+    ] = True,
+) -> None:
+    """Convert EVTX files to Parquet (one file per input, mirroring the input tree).
+
+    Damaged records and chunks are skipped, counted, and listed in `<output>.skipped.csv`.
+    Exit status: 0 done; 2 some input could not be read at all (the others were converted).
+    """
+    bar = ConvertProgress(err_console, enabled=progress)
+    try:
+        summary = convert_inputs(
+            paths, out, jobs=jobs, force=force, on_file=bar.file_done, on_start=bar.start
+        )
+    finally:
+        bar.stop()
+    print_convert_summary(out_console, err_console, summary)
+    if summary.errors:
+        raise typer.Exit(EXIT_INPUT_FAILED)
 
 
 @rules_app.command("list")

@@ -19,9 +19,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from callsweep.convert import ConvertReport, ConvertSummary
 from callsweep.rules.model import Rule
 from callsweep.scan import InputReport, Part, ScanSummary
-from callsweep.sources.discover import InputFile
+from callsweep.sources.discover import InputError, InputFile
 
 
 class _Throughput(ProgressColumn):
@@ -83,6 +84,48 @@ class ScanProgress:
         self._progress.stop()
 
 
+class ConvertProgress:
+    """Files converted, records, MB/s; on stderr, hidden when not a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]converting"),
+            BarColumn(),
+            _Throughput(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._rows = 0
+        self._files = 0
+        self._sizes: dict[str, int] = {}
+
+    def start(self, inputs: Sequence[InputFile]) -> None:
+        self._progress.start()
+        self._sizes = {str(i.path): i.size for i in inputs}
+        total = sum(self._sizes.values()) or 1
+        self._task = self._progress.add_task(
+            "convert", total=total, rows=0, files=0, total_files=len(inputs)
+        )
+
+    def file_done(self, report: ConvertReport) -> None:
+        if self._task is None:
+            return
+        self._files += 1
+        self._rows += report.records
+        self._progress.update(
+            self._task,
+            advance=self._sizes.get(report.input, 0),
+            rows=self._rows,
+            files=self._files,
+        )
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
 ALERT_TABLE_COLUMNS = {
     "@timestamp": "time (UTC)",
     "host.name": "host",
@@ -110,6 +153,40 @@ def alert_table(alerts: pl.DataFrame, total: int) -> Table:
     return table
 
 
+def print_skipped(console: Console, skipped: Sequence[InputError], shown: int = 20) -> None:
+    """Damaged records or chunks passed over: each named with its file and place."""
+    for error in skipped[:shown]:
+        console.print(f"[yellow]skipped[/]: {error}", highlight=False)
+    if len(skipped) > shown:
+        console.print(f"[yellow]skipped[/]: ... and {len(skipped) - shown} more", highlight=False)
+
+
+def print_convert_summary(out: Console, err: Console, summary: ConvertSummary) -> None:
+    print_skipped(err, summary.skipped)
+    for error in summary.errors:
+        err.print(f"[red]error[/]: {error}", highlight=False)
+    seconds = summary.seconds or 1e-9
+    table = Table(title="conversion", show_header=False, box=None)
+    table.add_column(justify="right", style="bold")
+    table.add_column()
+    table.add_row("converted", f"{summary.count('converted'):,} file(s)")
+    table.add_row("unchanged", f"{summary.count('unchanged'):,} file(s), skipped")
+    if summary.errors:
+        table.add_row("failed", f"[red]{len(summary.errors):,}[/]")
+    if summary.passed_over:
+        skipped = ", ".join(f"{n} {suffix}" for suffix, n in summary.passed_over.most_common())
+        table.add_row("passed over", f"{sum(summary.passed_over.values()):,} ({skipped})")
+    table.add_row("records", f"{summary.records:,}")
+    if summary.skipped:
+        table.add_row("records skipped", f"[yellow]{len(summary.skipped):,}[/] (see *.skipped.csv)")
+    table.add_row(
+        "time",
+        f"{summary.seconds:.2f} s ({summary.records / seconds:,.0f} records/s, "
+        f"{summary.bytes / 1e6 / seconds:,.1f} MB/s)",
+    )
+    out.print(table)
+
+
 def print_input_warnings(console: Console, summary: ScanSummary) -> None:
     for report in summary.inputs:
         if report.missing:
@@ -118,6 +195,7 @@ def print_input_warnings(console: Console, summary: ScanSummary) -> None:
                 f"{', '.join(report.missing)}: the rule cannot alert on this input",
                 highlight=False,
             )
+    print_skipped(console, summary.skipped)
     for error in summary.errors:
         console.print(f"[red]error[/]: {error}", highlight=False)
 
@@ -139,6 +217,8 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
     if lacking:
         table.add_row("inputs lacking fields", f"[yellow]{lacking:,}[/]")
     table.add_row("rows read", f"{summary.rows:,}")
+    if summary.skipped:
+        table.add_row("records skipped", f"[yellow]{len(summary.skipped):,}[/] (damaged)")
     table.add_row("event-10 rows", f"{summary.event10_rows:,}")
     table.add_row("alerts", f"{summary.alerts:,}")
     table.add_row("time", f"{summary.seconds:.2f} s ({rate:,.0f} rows/s, {mbps:,.1f} MB/s)")

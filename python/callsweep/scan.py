@@ -29,6 +29,7 @@ from callsweep.rules.ast import Compare
 from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
 from callsweep.sources.discover import InputError, InputFile, discover
+from callsweep.sources.evtx import EvtxStatus, scan_evtx
 
 ENGINE = "streaming"
 
@@ -53,6 +54,8 @@ class InputReport:
     # Fields the rule cannot do without that this input does not have.
     missing: tuple[str, ...] = ()
     error: str | None = None
+    # Records the reader passed over (damaged EVTX records and chunks).
+    skipped: int = 0
 
 
 @dataclass
@@ -60,6 +63,8 @@ class ScanSummary:
     rule: Rule
     inputs: list[InputReport] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    # Damaged records or chunks passed over inside inputs that were otherwise read.
+    skipped: list[InputError] = field(default_factory=list)
     passed_over: Counter[str] = field(default_factory=Counter)
     alerts_by_host: Counter[str] = field(default_factory=Counter)
     alerts_by_pair: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -113,6 +118,9 @@ class Part:
 class PartResult:
     event10_rows: int
     alerts: pl.DataFrame
+    # For inputs whose row count is known only once read (EVTX): rows read, records skipped.
+    rows: int | None = None
+    skipped: tuple[InputError, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,11 @@ class Scanner:
 
     def plan(self, source: InputFile) -> InputPlan:
         path = str(source.path)
+        if source.format == "evtx":
+            # Decoded as one stream: a single part; the row count is known once it is read.
+            alerts, _, _, schema = self._queries(scan_evtx(path)[0], path)
+            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing, alerts)
         try:
             metadata = pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
@@ -190,25 +203,34 @@ class Scanner:
             conds.append(ts < self.until)
         return pl.all_horizontal(conds).fill_null(False)
 
-    def scan_part(self, path: str, part: Part) -> PartResult:
+    def scan_part(self, path: str, part: Part, fmt: str = "parquet") -> PartResult:
         """Scans one part of an input; raises ScanError naming the file and the rows."""
-        # The slice is pushed into the reader, which then reads only these row groups and still
-        # skips those whose statistics exclude event code 10.
-        raw = pl.scan_parquet(path).slice(part.offset, part.rows)
+        status: EvtxStatus | None = None
+        if fmt == "evtx":
+            raw, status = scan_evtx(path)
+        else:
+            # The slice is pushed into the reader, which then reads only these row groups and
+            # still skips those whose statistics exclude event code 10.
+            raw = pl.scan_parquet(path).slice(part.offset, part.rows)
         try:
             alerts, event10, _, _ = self._queries(raw, path)
-            # Two queries, not `collect_all`: its common-subplan elimination would cache the
-            # shared scan, i.e. hold the part in memory. The count reads one column.
-            count = int(event10.collect(engine=ENGINE).item())
             found = alerts.collect(engine=ENGINE)
+            # For Parquet, a second query rather than `collect_all`, whose common-subplan
+            # elimination would cache the shared scan (the part in memory); it reads one column.
+            if status is not None:
+                count = status.event10_records  # counted as the file was decoded
+            else:
+                count = int(event10.collect(engine=ENGINE).item())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except BaseException as exc:
             # Whatever one part does (a polars error, a decoding failure, even a panic in native
             # code, which surfaces as a BaseException), the other parts and inputs are scanned.
-            where = f"rows {part.offset}..{part.offset + part.rows}"
+            where = "" if status is not None else f"rows {part.offset}..{part.offset + part.rows}"
             error = InputError(path, f"{type(exc).__name__}: {exc}", where)
             raise ScanError([error]) from exc
+        if status is not None:
+            return PartResult(count, _compact(found), status.records, tuple(status.skipped))
         return PartResult(count, _compact(found))
 
     def run(
@@ -249,7 +271,7 @@ class Scanner:
             if part is None:
                 return None
             try:
-                return self.scan_part(report.path, part)
+                return self.scan_part(report.path, part, report.format)
             except ScanError as exc:
                 return exc
 
@@ -261,6 +283,10 @@ class Scanner:
                     report.error = report.error or str(outcome)
                     summary.errors.extend(outcome.errors)
                 elif isinstance(outcome, PartResult):
+                    if outcome.rows is not None:
+                        report.rows += outcome.rows
+                    report.skipped += len(outcome.skipped)
+                    summary.skipped.extend(outcome.skipped)
                     report.event10_rows += outcome.event10_rows
                     report.alerts += outcome.alerts.height
                     if outcome.alerts.height:

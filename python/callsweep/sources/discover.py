@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Suffix -> format, for files met while walking a directory.
-SUFFIX_FORMATS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet"}
-PARQUET_MAGIC = b"PAR1"
+SUFFIX_FORMATS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".evtx": "evtx"}
+# First bytes -> format, for files named explicitly (their suffix may say anything).
+MAGIC_FORMATS = {b"PAR1": "parquet", b"ElfFile\x00": "evtx"}
+READABLE = "Parquet or EVTX"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class InputFile:
     path: Path
     format: str
     size: int
+    # The directory the path was found under (a directory argument, or a glob's fixed part);
+    # None for a file named explicitly. Conversion mirrors the tree below it.
+    root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -54,22 +59,20 @@ class Discovery:
 def sniff_format(path: Path) -> str | None:
     """The format of a file judged by its content, or None when callsweep cannot read it."""
     with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head == PARQUET_MAGIC:
-        return "parquet"
-    return None
+        head = fh.read(8)
+    return next((fmt for magic, fmt in MAGIC_FORMATS.items() if head.startswith(magic)), None)
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     found = Discovery()
     seen: set[Path] = set()
 
-    def add(path: Path, fmt: str) -> None:
+    def add(path: Path, fmt: str, root: Path | None) -> None:
         resolved = path.resolve()
         if resolved in seen:
             return
         seen.add(resolved)
-        found.files.append(InputFile(path, fmt, path.stat().st_size))
+        found.files.append(InputFile(path, fmt, path.stat().st_size, root))
 
     for raw in paths:
         text = os.fspath(raw)
@@ -77,14 +80,25 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 found.errors.append(InputError(text, "no file matches this pattern"))
+            root = _glob_root(text)
             for match in matches:
-                _visit(Path(match), explicit=False, add=add, found=found)
+                _visit(Path(match), explicit=False, add=add, found=found, root=root)
             continue
-        _visit(Path(text), explicit=True, add=add, found=found)
+        _visit(Path(text), explicit=True, add=add, found=found, root=None)
     return found
 
 
-def _visit(path: Path, explicit: bool, add, found: Discovery) -> None:
+def _glob_root(pattern: str) -> Path:
+    """The directories of a glob before its first wildcard: `logs/*/x.evtx` -> `logs`."""
+    fixed = []
+    for part in Path(pattern).parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _visit(path: Path, explicit: bool, add, found: Discovery, root: Path | None) -> None:
     try:
         if path.is_dir():
 
@@ -99,7 +113,7 @@ def _visit(path: Path, explicit: bool, add, found: Discovery) -> None:
                     if fmt is None:
                         found.passed_over[child.suffix.lower() or "(no suffix)"] += 1
                     else:
-                        add(child, fmt)
+                        add(child, fmt, path)
             return
         if not path.exists():
             found.errors.append(InputError(str(path), "no such file or directory"))
@@ -108,11 +122,11 @@ def _visit(path: Path, explicit: bool, add, found: Discovery) -> None:
         if fmt is None:
             if explicit:
                 found.errors.append(
-                    InputError(str(path), "not a format callsweep reads (expected Parquet)")
+                    InputError(str(path), f"not a format callsweep reads (expected {READABLE})")
                 )
             else:
                 found.passed_over[path.suffix.lower() or "(no suffix)"] += 1
             return
-        add(path, fmt)
+        add(path, fmt, root)
     except OSError as exc:
         found.errors.append(InputError(str(path), exc.strerror or str(exc)))

@@ -1,0 +1,231 @@
+"""`callsweep convert`: EVTX files to Parquet, one output file per input, mirroring the input tree.
+
+Each output is written to a temporary name and renamed when complete, so a reader never sees half
+a file and an interrupted run leaves nothing behind. The source's size and modification time are
+kept in the output's metadata: a rerun skips inputs already converted and unchanged.
+
+Layout for the scan: row groups hold either only Sysmon event 10 rows or none, so a scan for
+event code 10 skips the others by their statistics without reading them; columns are
+zstd-compressed and dictionary-encoded where values repeat (images, hosts, channels).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from callsweep import _native
+from callsweep.sources.discover import InputError, InputFile, discover
+from callsweep.sources.evtx import evtx_schema, open_evtx
+
+SOURCE_KEY = b"callsweep.source"
+ROW_GROUP_ROWS = 128 * 1024
+CONVERTIBLE = ("evtx",)
+
+
+@dataclass
+class ConvertReport:
+    input: str
+    output: str
+    status: str  # "converted", "unchanged" or "failed"
+    records: int = 0
+    skipped: int = 0
+    bytes: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ConvertSummary:
+    reports: list[ConvertReport] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    # Damaged records or chunks passed over in inputs that were otherwise converted.
+    skipped: list[InputError] = field(default_factory=list)
+    passed_over: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.reports if r.status == status)
+
+    @property
+    def records(self) -> int:
+        return sum(r.records for r in self.reports)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r.bytes for r in self.reports if r.status == "converted")
+
+
+def output_path(source: InputFile, out_dir: Path) -> Path:
+    """`<out>/<path below the input's root>` with the suffix `.parquet`."""
+    relative = source.path.relative_to(source.root) if source.root else Path(source.path.name)
+    return out_dir / relative.with_suffix(".parquet")
+
+
+def _fingerprint(source: InputFile) -> bytes:
+    stat = source.path.stat()
+    return json.dumps(
+        {
+            "path": str(source.path),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "callsweep": _native.__version__,
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def is_unchanged(source: InputFile, out: Path) -> bool:
+    """The output exists and was written from this very input (same size and mtime)."""
+    try:
+        metadata = pq.read_metadata(out).metadata or {}
+    except (OSError, ValueError):
+        return False
+    return metadata.get(SOURCE_KEY) == _fingerprint(source)
+
+
+class _EventCodeSplitter:
+    """Writes rows in row groups that are either all event 10 or all other events, buffering
+    at most one row group of each kind."""
+
+    def __init__(self, writer: pq.ParquetWriter, row_group_rows: int) -> None:
+        self.writer = writer
+        self.row_group_rows = row_group_rows
+        self.buffers: dict[bool, list[pa.RecordBatch]] = {True: [], False: []}
+        self.rows = {True: 0, False: 0}
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        is10 = pc.fill_null(pc.equal(batch.column("event.code"), "10"), False)
+        for kind, mask in ((True, is10), (False, pc.invert(is10))):
+            part = batch.filter(mask)
+            if part.num_rows:
+                self.buffers[kind].append(part)
+                self.rows[kind] += part.num_rows
+                if self.rows[kind] >= self.row_group_rows:
+                    self._flush(kind)
+
+    def _flush(self, kind: bool) -> None:
+        if self.rows[kind]:
+            table = pa.Table.from_batches(self.buffers[kind])
+            self.writer.write_table(table, row_group_size=self.row_group_rows)
+        self.buffers[kind], self.rows[kind] = [], 0
+
+    def close(self) -> None:
+        self._flush(True)
+        self._flush(False)
+
+
+def convert_file(
+    source: InputFile, out: Path, threads: int = 0, row_group_rows: int = ROW_GROUP_ROWS
+) -> tuple[ConvertReport, list[InputError]]:
+    """Converts one EVTX file; returns its report and the records it had to skip. Raises
+    OSError or ValueError (naming the file) when the input cannot be read at all."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
+    stream = open_evtx(str(source.path), threads=threads)
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            splitter = _EventCodeSplitter(writer, row_group_rows)
+            for batch in stream.batches():
+                splitter.add(batch)
+            splitter.close()
+        skipped = stream.skipped()
+        report_path = out.with_name(out.name + ".skipped.csv")
+        if skipped:
+            _write_skipped(report_path, skipped)
+        else:
+            report_path.unlink(missing_ok=True)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    report = ConvertReport(
+        str(source.path), str(out), "converted", stream.records, len(skipped), source.size
+    )
+    return report, skipped
+
+
+def _write_skipped(path: Path, skipped: list[InputError]) -> None:
+    """The report of what was passed over: file, chunk, offset, error."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["file", "where", "error"])
+        for error in skipped:
+            rows.writerow([error.path, error.where, error.message])
+
+
+def convert(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    jobs: int = 1,
+    force: bool = False,
+    on_file: Callable[[ConvertReport], None] | None = None,
+    on_start: Callable[[list[InputFile]], None] | None = None,
+) -> ConvertSummary:
+    """Converts every EVTX input under `paths` into `out_dir`; one bad input never stops the
+    run: it is reported and the others are converted."""
+    started = time.perf_counter()
+    found = discover(paths)
+    summary = ConvertSummary(errors=list(found.errors), passed_over=found.passed_over)
+    inputs = []
+    for source in found.files:
+        if source.format in CONVERTIBLE:
+            inputs.append(source)
+        elif source.root is None:
+            summary.errors.append(
+                InputError(
+                    str(source.path),
+                    f"{source.format} is already a format callsweep scans; nothing to convert",
+                )
+            )
+        else:
+            summary.passed_over[source.path.suffix.lower()] += 1
+    if on_start is not None:
+        on_start(inputs)
+    out_root = Path(out_dir)
+    targets: dict[Path, InputFile] = {}
+    # The decoder uses every core for one file; with several files at once, share them.
+    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+    def one(source: InputFile) -> tuple[ConvertReport, list[InputError]]:
+        out = output_path(source, out_root)
+        if not force and is_unchanged(source, out):
+            return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
+        try:
+            return convert_file(source, out, threads)
+        except (OSError, ValueError, RuntimeError) as exc:
+            message = str(exc).removeprefix(f"{source.path}: ")
+            return ConvertReport(str(source.path), str(out), "failed", error=message), []
+
+    queue = []
+    for source in inputs:
+        out = output_path(source, out_root)
+        if out in targets:
+            summary.errors.append(
+                InputError(
+                    str(source.path), f"would be written to {out}, as {targets[out].path} is"
+                )
+            )
+            continue
+        targets[out] = source
+        queue.append(source)
+    with ThreadPoolExecutor(max(jobs, 1), thread_name_prefix="callsweep-convert") as pool:
+        for report, skipped in pool.map(one, queue):
+            summary.reports.append(report)
+            summary.skipped.extend(skipped)
+            if report.status == "failed":
+                summary.errors.append(InputError(report.input, report.error or "failed"))
+            if on_file is not None:
+                on_file(report)
+    summary.seconds = time.perf_counter() - started
+    return summary
