@@ -21,3 +21,39 @@ class WildcardMatcher:
         large_string, string_view, dictionaries and lists of those. Nulls give False."""
 
 def is_release_build() -> bool: ...
+
+class EvtxReader:
+    """An EVTX file decoded in Rust into Arrow record batches (flat ECS columns, the schema of
+    `evtx_schema()`), read once through `__arrow_c_stream__` (`pyarrow.RecordBatchReader
+    .from_stream`, `polars.from_arrow`), without the GIL. Damaged chunks and records are passed
+    over and listed in `errors`; the counts grow as the stream is read."""
+
+    def __init__(self, path: str, batch_rows: int = 65536, threads: int = 0) -> None:
+        """OSError (FileNotFoundError, ...) when the file cannot be read, ValueError when it is
+        not EVTX; both name the file."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> Any: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def chunks(self) -> int: ...
+    @property
+    def errors(self) -> list[tuple[int, int, str]]:
+        """`(chunk, file offset, message)` of each chunk or record passed over."""
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def template_records(self) -> int: ...
+    @property
+    def _calls_with_gil(self) -> int: ...
+
+class ExportedSchema:
+    """An Arrow schema owned by Rust; `pyarrow.schema(x)` takes it."""
+
+    def __arrow_c_schema__(self) -> Any: ...
+    def __len__(self) -> int: ...
+
+def evtx_schema() -> ExportedSchema: ...

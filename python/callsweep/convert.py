@@ -4,9 +4,9 @@ Each output is written to a temporary name and renamed when complete, so a reade
 a file and an interrupted run leaves nothing behind. The source's size and modification time are
 kept in the output's metadata: a rerun skips inputs already converted and unchanged.
 
-Layout for the scan: row groups hold either only Sysmon event 10 rows or none, so a scan for
-event code 10 skips the others by their statistics without reading them; columns are
-zstd-compressed and dictionary-encoded where values repeat (images, hosts, channels).
+Layout for the scan: a row group holds either only event 10 rows or rows whose code statistics
+exclude 10, so a scan for event code 10 skips the others by their statistics without reading
+them; columns are zstd-compressed and dictionary-encoded where values repeat (images, hosts).
 """
 
 from __future__ import annotations
@@ -95,34 +95,44 @@ def is_unchanged(source: InputFile, out: Path) -> bool:
 
 
 class _EventCodeSplitter:
-    """Writes rows in row groups that are either all event 10 or all other events, buffering
-    at most one row group of each kind."""
+    """Writes rows in row groups whose `event.code` statistics either say "only 10" or exclude
+    10: event 10 rows, rows whose code sorts before "10" and rows whose code sorts after it go
+    to separate row groups (codes are text, so "4688" > "10" > "1"). At most one row group of
+    each kind is buffered."""
+
+    KINDS = ("before", "ten", "after")
 
     def __init__(self, writer: pq.ParquetWriter, row_group_rows: int) -> None:
         self.writer = writer
         self.row_group_rows = row_group_rows
-        self.buffers: dict[bool, list[pa.RecordBatch]] = {True: [], False: []}
-        self.rows = {True: 0, False: 0}
+        self.buffers: dict[str, list[pa.RecordBatch]] = {k: [] for k in self.KINDS}
+        self.rows = dict.fromkeys(self.KINDS, 0)
 
     def add(self, batch: pa.RecordBatch) -> None:
-        is10 = pc.fill_null(pc.equal(batch.column("event.code"), "10"), False)
-        for kind, mask in ((True, is10), (False, pc.invert(is10))):
-            part = batch.filter(mask)
+        code = batch.column("event.code")
+        masks = {
+            "ten": pc.fill_null(pc.equal(code, "10"), False),
+            "after": pc.fill_null(pc.greater(code, "10"), False),
+        }
+        # Rows without a code go with "before": nulls do not widen a row group's min/max.
+        masks["before"] = pc.invert(pc.or_(masks["ten"], masks["after"]))
+        for kind in self.KINDS:
+            part = batch.filter(masks[kind])
             if part.num_rows:
                 self.buffers[kind].append(part)
                 self.rows[kind] += part.num_rows
                 if self.rows[kind] >= self.row_group_rows:
                     self._flush(kind)
 
-    def _flush(self, kind: bool) -> None:
+    def _flush(self, kind: str) -> None:
         if self.rows[kind]:
             table = pa.Table.from_batches(self.buffers[kind])
             self.writer.write_table(table, row_group_size=self.row_group_rows)
         self.buffers[kind], self.rows[kind] = [], 0
 
     def close(self) -> None:
-        self._flush(True)
-        self._flush(False)
+        for kind in self.KINDS:
+            self._flush(kind)
 
 
 def convert_file(

@@ -29,7 +29,7 @@ from callsweep.rules.ast import Compare
 from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
 from callsweep.sources.discover import InputError, InputFile, discover
-from callsweep.sources.evtx import EvtxStatus, scan_evtx
+from callsweep.sources.evtx import empty_evtx_frame, open_evtx
 
 ENGINE = "streaming"
 
@@ -160,7 +160,7 @@ class Scanner:
         path = str(source.path)
         if source.format == "evtx":
             # Decoded as one stream: a single part; the row count is known once it is read.
-            alerts, _, _, schema = self._queries(scan_evtx(path)[0], path)
+            alerts, _, _, schema = self._queries(empty_evtx_frame().lazy(), path)
             missing = tuple(f for f in self.rule.required_fields if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing, alerts)
         try:
@@ -203,35 +203,46 @@ class Scanner:
             conds.append(ts < self.until)
         return pl.all_horizontal(conds).fill_null(False)
 
-    def scan_part(self, path: str, part: Part, fmt: str = "parquet") -> PartResult:
-        """Scans one part of an input; raises ScanError naming the file and the rows."""
-        status: EvtxStatus | None = None
-        if fmt == "evtx":
-            raw, status = scan_evtx(path)
-        else:
-            # The slice is pushed into the reader, which then reads only these row groups and
-            # still skips those whose statistics exclude event code 10.
-            raw = pl.scan_parquet(path).slice(part.offset, part.rows)
+    def scan_part(self, path: str, part: Part) -> PartResult:
+        """Scans one part of a Parquet input; raises ScanError naming the file and the rows."""
+        # The slice is pushed into the reader, which then reads only these row groups and still
+        # skips those whose statistics exclude event code 10.
+        raw = pl.scan_parquet(path).slice(part.offset, part.rows)
         try:
             alerts, event10, _, _ = self._queries(raw, path)
             found = alerts.collect(engine=ENGINE)
-            # For Parquet, a second query rather than `collect_all`, whose common-subplan
-            # elimination would cache the shared scan (the part in memory); it reads one column.
-            if status is not None:
-                count = status.event10_records  # counted as the file was decoded
-            else:
-                count = int(event10.collect(engine=ENGINE).item())
+            # A second query rather than `collect_all`, whose common-subplan elimination would
+            # cache the shared scan (the part in memory); it reads one column.
+            count = int(event10.collect(engine=ENGINE).item())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except BaseException as exc:
             # Whatever one part does (a polars error, a decoding failure, even a panic in native
             # code, which surfaces as a BaseException), the other parts and inputs are scanned.
-            where = "" if status is not None else f"rows {part.offset}..{part.offset + part.rows}"
-            error = InputError(path, f"{type(exc).__name__}: {exc}", where)
-            raise ScanError([error]) from exc
-        if status is not None:
-            return PartResult(count, _compact(found), status.records, tuple(status.skipped))
+            where = f"rows {part.offset}..{part.offset + part.rows}"
+            raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}", where)]) from exc
         return PartResult(count, _compact(found))
+
+    def scan_evtx(self, path: str) -> PartResult:
+        """Scans an EVTX file batch by batch as the decoder streams it (one pass: the event-10
+        count and the alerts come from the same batches); raises ScanError naming the file when
+        it cannot be read at all. Damaged records are skipped and reported, not raised."""
+        try:
+            stream = open_evtx(path)
+            event10, found = 0, []
+            for frame in stream.frames():
+                alerts, count, _, _ = self._queries(frame.lazy(), path)
+                event10 += int(count.collect().item())
+                batch = alerts.collect()
+                if batch.height:
+                    found.append(_compact(batch))
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except BaseException as exc:
+            message = str(exc).removeprefix(f"{path}: ")
+            raise ScanError([InputError(path, f"{type(exc).__name__}: {message}")]) from exc
+        alerts = pl.concat(found) if found else alert_schema.empty_alerts()
+        return PartResult(event10, alerts, stream.records, tuple(stream.skipped()))
 
     def run(
         self,
@@ -271,7 +282,9 @@ class Scanner:
             if part is None:
                 return None
             try:
-                return self.scan_part(report.path, part, report.format)
+                if report.format == "evtx":
+                    return self.scan_evtx(report.path)
+                return self.scan_part(report.path, part)
             except ScanError as exc:
                 return exc
 
@@ -386,11 +399,17 @@ def scan_lazy(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pl.LazyFrame:
-    """The alerts of every input as one lazy frame, for further polars work before collecting."""
+    """The alerts of every Parquet input as one lazy frame, for more polars work before
+    collecting. EVTX is decoded as a stream, not planned lazily: convert it, or use `scan`."""
     scanner = Scanner(rule, since, until)
     found = discover(_as_list(paths))
-    if found.errors:
-        raise ScanError(found.errors)
+    streamed = [
+        InputError(str(f.path), "EVTX cannot be scanned lazily; convert it or use scan()")
+        for f in found.files
+        if f.format == "evtx"
+    ]
+    if found.errors or streamed:
+        raise ScanError([*found.errors, *streamed])
     plans = [scanner.plan(f).alerts for f in found.files]
     if not plans:
         return alert_schema.empty_alerts().lazy()

@@ -1,7 +1,8 @@
 //! callsweep's per-byte work, free of Python: Elasticsearch-style wildcard patterns and their
-//! evaluation over whole Arrow arrays. The PyO3 crate in `rust/python` only moves arrays and
-//! errors across the boundary.
+//! evaluation over whole Arrow arrays, and EVTX files decoded into Arrow record batches. The PyO3
+//! crate in `rust/python` only moves arrays and errors across the boundary.
 
+pub mod evtx;
 pub mod glob;
 pub mod kernel;
 pub mod program;
@@ -17,6 +18,14 @@ pub enum Error {
     UnsupportedType(String),
     /// A condition program that does not fit the batch it is given.
     Program(String),
+    /// A file that cannot be opened or read.
+    Io {
+        path: String,
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+    /// A file that is not an EVTX log (bad file header).
+    NotEvtx { path: String, reason: String },
 }
 
 impl std::fmt::Display for Error {
@@ -28,6 +37,8 @@ impl std::fmt::Display for Error {
                  expected strings, dictionary-encoded strings or lists of strings"
             ),
             Error::Program(msg) => write!(f, "cannot evaluate the condition: {msg}"),
+            Error::Io { path, message, .. } => write!(f, "cannot read {path}: {message}"),
+            Error::NotEvtx { path, reason } => write!(f, "{path} is not an EVTX file: {reason}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! releases the GIL while the kernel runs, and turns Rust errors into Python exceptions.
 
 mod arrow_ffi;
+mod evtx;
 
 use arrow_array::{Array, ArrayRef};
 use callsweep_core::{match_array, PatternSet, Program};
@@ -17,6 +18,9 @@ fn core_error(err: callsweep_core::Error) -> PyErr {
     match err {
         callsweep_core::Error::UnsupportedType(_) => PyTypeError::new_err(err.to_string()),
         callsweep_core::Error::Program(_) => PyValueError::new_err(err.to_string()),
+        callsweep_core::Error::Io { .. } | callsweep_core::Error::NotEvtx { .. } => {
+            evtx::open_error(err)
+        }
     }
 }
 
@@ -169,6 +173,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WildcardMatcher>()?;
     m.add_class::<Condition>()?;
     m.add_class::<ExportedArray>()?;
+    m.add_class::<evtx::EvtxReader>()?;
+    m.add_class::<evtx::ExportedSchema>()?;
+    m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

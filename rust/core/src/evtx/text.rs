@@ -1,0 +1,251 @@
+//! Writing values as text, without `core::fmt` (which costs more than the rest of a record's
+//! conversion: GUIDs, numbers and times are in every record).
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends ASCII bytes (callers only pass ASCII).
+fn push_ascii(out: &mut String, ascii: &[u8]) {
+    assert!(ascii.is_ascii());
+    // SAFETY: ASCII bytes are valid UTF-8 (checked above, which costs less than `from_utf8`).
+    unsafe { out.as_mut_vec() }.extend_from_slice(ascii);
+}
+
+pub(crate) fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    push_ascii(out, &buf[i..]);
+}
+
+pub(crate) fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// `v` in decimal, zero-padded to `width` digits (at least).
+pub(crate) fn push_padded(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = i.min(buf.len() - width.min(buf.len()));
+    push_ascii(out, &buf[start..]);
+}
+
+/// `0x` and `v` in lower-case hex, without leading zeros.
+pub(crate) fn push_hex_prefixed(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 18];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = HEX_LOWER[(v & 0xf) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    i -= 2;
+    buf[i] = b'0';
+    buf[i + 1] = b'x';
+    push_ascii(out, &buf[i..]);
+}
+
+/// Bytes as upper-case hex pairs.
+pub(crate) fn push_hex_bytes_upper(out: &mut String, bytes: &[u8]) {
+    let mut buf = [0u8; 128];
+    for chunk in bytes.chunks(buf.len() / 2) {
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = HEX_UPPER[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX_UPPER[usize::from(b & 0xf)];
+        }
+        push_ascii(out, &buf[..2 * chunk.len()]);
+    }
+}
+
+/// A GUID as Windows renders it: `{d1-d2-d3-d4[0..2]-d4[2..8]}`, lower case, data1-3 little
+/// endian.
+pub(crate) fn push_guid(out: &mut String, g: &[u8; 16]) {
+    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    let mut buf = [b'-'; 38];
+    buf[0] = b'{';
+    buf[37] = b'}';
+    let mut n = 1;
+    for (i, &idx) in ORDER.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            n += 1;
+        }
+        buf[n] = HEX_LOWER[usize::from(g[idx] >> 4)];
+        buf[n + 1] = HEX_LOWER[usize::from(g[idx] & 0xf)];
+        n += 2;
+    }
+    push_ascii(out, &buf);
+}
+
+/// Appends UTF-16LE text (unpaired surrogates become U+FFFD).
+pub(crate) fn push_utf16(out: &mut String, bytes: &[u8]) {
+    let units = bytes.as_chunks::<2>().0;
+    out.reserve(units.len());
+    let mut rest = units;
+    let mut buf = [0u8; 256];
+    while !rest.is_empty() {
+        // Most text is ASCII: copy runs of it, four code units at a time.
+        let mut n = 0;
+        while n < buf.len() && n < rest.len() {
+            if rest.len() - n >= 4 && buf.len() - n >= 4 {
+                let quad = rest[n..n + 4].as_flattened();
+                let word = u64::from_le_bytes(quad.try_into().expect("8 bytes"));
+                if word & 0xff80_ff80_ff80_ff80 == 0 {
+                    buf[n] = quad[0];
+                    buf[n + 1] = quad[2];
+                    buf[n + 2] = quad[4];
+                    buf[n + 3] = quad[6];
+                    n += 4;
+                    continue;
+                }
+            }
+            let [lo, hi] = rest[n];
+            if hi != 0 || lo >= 0x80 {
+                break;
+            }
+            buf[n] = lo;
+            n += 1;
+        }
+        if n > 0 {
+            push_ascii(out, &buf[..n]);
+            rest = &rest[n..];
+            continue;
+        }
+        let other = rest
+            .iter()
+            .take_while(|u| !(u[1] == 0 && u[0] < 0x80))
+            .count();
+        let units = rest[..other].iter().map(|u| u16::from_le_bytes(*u));
+        out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+        rest = &rest[other..];
+    }
+}
+
+/// Whether a byte needs escaping in a JSON string.
+const JSON_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !JSON_ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
+                out.push(char::from(HEX_LOWER[usize::from(b & 0xf)]));
+            }
+        }
+        run = i + 1;
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut String)) -> String {
+        let mut s = String::new();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn numbers() {
+        for v in [0u64, 7, 10, 1972, u64::MAX] {
+            assert_eq!(with(|s| push_u64(s, v)), v.to_string());
+            assert_eq!(with(|s| push_hex_prefixed(s, v)), format!("0x{v:x}"));
+        }
+        for v in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            assert_eq!(with(|s| push_i64(s, v)), v.to_string());
+        }
+        assert_eq!(with(|s| push_padded(s, 5, 7)), "0000005");
+        assert_eq!(with(|s| push_padded(s, 2020, 4)), "2020");
+        assert_eq!(with(|s| push_padded(s, 0, 2)), "00");
+        assert_eq!(with(|s| push_padded(s, 123, 2)), "123");
+        assert_eq!(
+            with(|s| push_hex_bytes_upper(s, &[0x00, 0xab, 0x1f])),
+            "00AB1F"
+        );
+        let long: Vec<u8> = (0..=255).collect();
+        let expected: String = long.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(with(|s| push_hex_bytes_upper(s, &long)), expected);
+    }
+
+    #[test]
+    fn guids() {
+        let g = [
+            0x96, 0x3d, 0x7f, 0x74, 0x91, 0xa5, 0xfb, 0x5e, 0x00, 0x00, 0x00, 0x10, 0x9f, 0xe4,
+            0xcc, 0x01,
+        ];
+        assert_eq!(
+            with(|s| push_guid(s, &g)),
+            "{747f3d96-a591-5efb-0000-00109fe4cc01}"
+        );
+    }
+
+    #[test]
+    fn json_strings() {
+        let mut out = String::new();
+        push_json_str(&mut out, "C:\\a\"b\n\u{1}\u{1f}é\t");
+        assert_eq!(out, r#""C:\\a\"b\n\u0001\u001fé\t""#);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "C:\\a\"b\n\u{1}\u{1f}é\t");
+    }
+
+    #[test]
+    fn utf16() {
+        for text in [
+            "",
+            "ascii only",
+            "ab\u{e9}c\u{1F600}d",
+            "\u{e9}\u{e8}",
+            &"x".repeat(600),
+        ] {
+            let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert_eq!(with(|s| push_utf16(s, &bytes)), text);
+        }
+        assert_eq!(with(|s| push_utf16(s, &[0x00, 0xd8, b'x', 0])), "\u{FFFD}x");
+    }
+}

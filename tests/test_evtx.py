@@ -1,0 +1,203 @@
+"""EVTX inputs, on the real logs of ../shared/data: scanned directly, converted then scanned,
+compared record by record with the `evtx` package (the same Rust parser, through its own JSON)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import callsweep
+from callsweep.cli import EXIT_INPUT_FAILED, app
+from callsweep.convert import convert
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EXPECTED = json.loads((DATA / "expected.json").read_text())["evtx"] if DATA.exists() else {}
+FILES = sorted(EXPECTED)
+DAMAGED = {
+    "omerbenamram__evtx/sample_with_a_bad_chunk_magic.evtx",
+    "omerbenamram__evtx/2-vss_0-Microsoft-Windows-RemoteDesktopServices-RdpCoreTS%4Operational.evtx",
+}
+
+pytestmark = pytest.mark.skipif(
+    not DATA.exists(), reason="../shared/data is not beside the project"
+)
+
+
+def reference_records(path: Path) -> tuple[list[dict], int]:
+    """Records the `evtx` package reads (its JSON, parsed) and how many it fails on."""
+    import evtx
+
+    records, failures = [], 0
+    iterator = evtx.PyEvtxParser(str(path)).records_json()
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return records, failures
+        except Exception:  # the package raises on a bad record and can then go on
+            failures += 1
+            continue
+        records.append(json.loads(record["data"]))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_scan_alerts_on_exactly_the_expected_records(name: str):
+    alerts = callsweep.scan(DATA / name)
+    assert sorted(alerts["winlog.record_id"].to_list()) == EXPECTED[name]
+    assert set(alerts["log.file.path"]) <= {str(DATA / name)}
+
+
+def test_convert_then_scan_gives_the_same_alerts(tmp_path: Path):
+    summary = convert([DATA], tmp_path / "parquet")
+    assert summary.errors == []
+    assert summary.count("converted") == len(FILES)
+    for name in FILES:
+        out = tmp_path / "parquet" / Path(name).with_suffix(".parquet")
+        alerts = callsweep.scan(out)
+        assert sorted(alerts["winlog.record_id"].to_list()) == EXPECTED[name], name
+        # Provenance points at the EVTX file the event came from, not at the Parquet copy.
+        assert set(alerts["log.file.path"]) <= {str(DATA / name)}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_record_the_reference_reads_is_read(name: str):
+    summary = callsweep.Scanner().run([DATA / name])
+    reference, failures = reference_records(DATA / name)
+    report = summary.inputs[0]
+    assert report.error is None
+    if name in DAMAGED:
+        assert report.rows >= len(reference)
+        assert report.skipped >= 1 and summary.skipped
+        assert all(e.path == str(DATA / name) and "chunk" in e.where for e in summary.skipped)
+    else:
+        assert (report.rows, report.skipped, failures) == (len(reference), 0, 0)
+
+
+CAPI2 = "E_Windows_system32_winevt_logs_Microsoft-Windows-CAPI2%4Operational.evtx"
+SYSMON = (
+    "sbousseaden__EVTX-ATTACK-SAMPLES/sysmon_10_11_outlfank_dumpert_and_andrewspecial_memdump.evtx"
+)
+
+
+def test_field_values_equal_the_parsers_json(tmp_path: Path):
+    out = tmp_path / "sysmon.parquet"
+    convert([DATA / SYSMON], tmp_path)
+    out = tmp_path / Path(SYSMON).with_suffix(".parquet").name
+    rows = {r["winlog.record_id"]: r for r in pl.read_parquet(out).iter_rows(named=True)}
+    reference, _ = reference_records(DATA / SYSMON)
+    assert len(rows) == len(reference)
+    for event in reference:
+        system = event["Event"]["System"]
+        data = event["Event"].get("EventData") or {}
+        row = rows[system["EventRecordID"]]
+        assert row["event.code"] == str(system["EventID"])
+        assert row["host.name"] == system["Computer"]
+        assert row["winlog.channel"] == system["Channel"]
+        assert row["winlog.provider_name"] == system["Provider"]["#attributes"]["Name"]
+        when = system["TimeCreated"]["#attributes"]["SystemTime"]
+        assert row["@timestamp"].strftime("%Y-%m-%dT%H:%M:%S.%f") == when.rstrip("Z")[:26]
+        if system["EventID"] == 10:
+            assert row["process.executable"] == data["SourceImage"]
+            assert row["winlog.event_data.TargetImage"] == data["TargetImage"]
+            assert row["winlog.event_data.CallTrace"] == data["CallTrace"]
+            assert row["winlog.event_data.GrantedAccess"] == data["GrantedAccess"]
+            assert row["event.category"] == ["process"]
+
+
+def test_non_sysmon_event_10_has_no_process_category(tmp_path: Path):
+    name = "omerbenamram__evtx/" + CAPI2
+    convert([DATA / name], tmp_path)
+    frame = pl.read_parquet(tmp_path / Path(name).with_suffix(".parquet").name)
+    event10 = frame.filter(pl.col("event.code") == "10")
+    assert event10.height == 42
+    assert event10["event.category"].null_count() == 42
+    assert event10["winlog.event_data.CallTrace"].null_count() == 42
+    # What is not a Sysmon field is kept, not dropped.
+    assert frame["winlog.event_data_other"].null_count() < frame.height
+
+
+def test_row_group_statistics_let_a_scan_skip_all_but_event_10(tmp_path: Path):
+    name = "sbousseaden__EVTX-ATTACK-SAMPLES/ppl_bypass_ppldump_knowdll_hijack_sysmon_security.evtx"
+    convert([DATA / name], tmp_path)
+    out = tmp_path / Path(name).with_suffix(".parquet").name
+    metadata = pq.read_metadata(out)
+    column = metadata.schema.names.index("event.code")
+    frame = pl.read_parquet(out)
+    kinds = []
+    for i in range(metadata.num_row_groups):
+        stats = metadata.row_group(i).column(column).statistics
+        only_10 = stats.min == "10" and stats.max == "10"
+        without_10 = not (stats.min <= "10" <= stats.max)
+        assert only_10 or without_10, (stats.min, stats.max)
+        kinds.append(only_10)
+    # The file mixes event 10 (Sysmon) with other codes on both sides of "10".
+    assert kinds.count(True) == 1 and len(kinds) >= 2
+    event10 = (frame["event.code"] == "10").sum()
+    assert metadata.row_group(kinds.index(True)).num_rows == event10 == 11
+
+
+def test_rerun_skips_unchanged_inputs_and_force_converts_again(tmp_path: Path):
+    first = convert([DATA / SYSMON], tmp_path)
+    again = convert([DATA / SYSMON], tmp_path)
+    forced = convert([DATA / SYSMON], tmp_path, force=True)
+    assert (first.count("converted"), again.count("unchanged"), forced.count("converted")) == (
+        1,
+        1,
+        1,
+    )
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_damaged_input_is_converted_with_a_report(tmp_path: Path):
+    name = "omerbenamram__evtx/sample_with_a_bad_chunk_magic.evtx"
+    summary = convert([DATA / name], tmp_path)
+    assert summary.errors == [] and summary.count("converted") == 1
+    out = tmp_path / Path(name).with_suffix(".parquet").name
+    assert pl.read_parquet(out).height == summary.records >= 270
+    with open(out.with_name(out.name + ".skipped.csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(
+        r["file"] == str(DATA / name) and r["where"].startswith("chunk") for r in rows
+    )
+
+
+def test_convert_cli_reports_bad_inputs_and_goes_on(tmp_path: Path):
+    not_evtx = tmp_path / "fake.evtx"
+    not_evtx.write_bytes(b"ElfFile\x00" + b"\x00" * 100)  # right magic, no valid header
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    result = CliRunner().invoke(
+        app,
+        [
+            "convert",
+            str(not_evtx),
+            str(text),
+            str(DATA / SYSMON),
+            "-o",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == EXIT_INPUT_FAILED, result.output
+    assert (
+        f"{not_evtx}" in result.output and f"{text}: not a format callsweep reads" in result.output
+    )
+    assert (tmp_path / "out" / Path(SYSMON).with_suffix(".parquet").name).exists()
+    assert "converted" in result.output and "records" in result.output
+
+
+def test_scan_cli_on_a_directory_of_evtx(tmp_path: Path):
+    out = tmp_path / "alerts.ndjson"
+    result = CliRunner().invoke(app, ["scan", str(DATA), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    found = sorted((d["log"]["file"]["path"], d["winlog"]["record_id"]) for d in docs)
+    want = sorted((str(DATA / n), r) for n, ids in EXPECTED.items() for r in ids)
+    assert found == want
+    assert "records skipped" in result.output and "skipped:" in result.output
