@@ -36,21 +36,26 @@ class _Throughput(ProgressColumn):
         return Text(f"{files}  {rows:,} rows  {mbps:,.1f} MB/s", style="progress.data.speed")
 
 
+def _progress_bar(label: str, console: Console, enabled: bool) -> Progress:
+    """A bar over bytes with files, rows and MB/s beside it; gone once done."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        _Throughput(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
 class ScanProgress:
     """A progress bar over the inputs of a scan, on stderr, hidden when not a terminal.
 
     It moves by parts (runs of row groups), so a single large file shows progress too."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]scanning"),
-            BarColumn(),
-            _Throughput(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not enabled,
-            transient=True,
-        )
+        self._progress = _progress_bar("scanning", console, enabled)
         self._task: TaskID | None = None
         self._rows = 0
         self._files = 0
@@ -88,15 +93,7 @@ class ConvertProgress:
     """Files converted, records, MB/s; on stderr, hidden when not a terminal."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]converting"),
-            BarColumn(),
-            _Throughput(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not enabled,
-            transient=True,
-        )
+        self._progress = _progress_bar("converting", console, enabled)
         self._task: TaskID | None = None
         self._rows = 0
         self._files = 0
