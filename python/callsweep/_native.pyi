@@ -25,7 +25,8 @@ def is_release_build() -> bool: ...
 class EvtxReader:
     """An EVTX file decoded in Rust into Arrow record batches (flat ECS columns, the schema of
     `evtx_schema()`), read once through `__arrow_c_stream__` (`pyarrow.RecordBatchReader
-    .from_stream`, `polars.from_arrow`), without the GIL. Damaged chunks and records are passed
+    .from_stream(r)`, `polars.DataFrame(r)`; `polars.from_arrow(r)` would give one struct
+    Series), without the GIL. Damaged chunks and records are passed
     over and listed in `errors`; the counts grow as the stream is read."""
 
     def __init__(self, path: str, batch_rows: int = 65536, threads: int = 0) -> None:

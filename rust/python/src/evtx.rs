@@ -77,7 +77,7 @@ impl RecordBatchReader for GilFreeReader {
 
 /// An EVTX file decoded into Arrow record batches (flat ECS columns, see `evtx_schema()`),
 /// read once through the Arrow C stream interface: `pyarrow.RecordBatchReader.from_stream(r)`,
-/// `polars.from_arrow(r)`. Damaged chunks and records are passed over and listed in `errors`
+/// `polars.DataFrame(r)` (`polars.from_arrow(r)` makes one struct Series of it). Damaged chunks and records are passed over and listed in `errors`
 /// as `(chunk, file offset, message)`; `records`, `skipped` and `chunks` count as the stream is
 /// read (final once it has ended: `finished`).
 #[pyclass(frozen, module = "callsweep._native")]
