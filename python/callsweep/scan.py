@@ -6,7 +6,8 @@ and the alert need, normalize them to ECS, filter by the cheap conjuncts first (
 `event.code == "10"` into the Parquet reader, which skips row groups by their statistics), then
 by the wildcard tests (the Rust kernel, GIL released), and project the alert. The streaming
 engine keeps each part's memory flat; parts run side by side, one per core, because polars
-decodes a single Parquet scan on about one core.
+decodes a single Parquet scan on about one core. An EVTX input is one part: the Rust decoder
+streams its batches (using every core itself) and each batch goes through the same plan.
 """
 
 from __future__ import annotations
