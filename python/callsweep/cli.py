@@ -159,7 +159,9 @@ def _report(summary: ScanSummary, sink: _AlertSink, out: Path | None) -> None:
 def convert(
     paths: Annotated[list[str], typer.Argument(help="EVTX files, directories, globs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the Parquet files.")],
-    jobs: Annotated[int, typer.Option(help="Files converted at once.", min=1)] = 1,
+    jobs: Annotated[
+        int, typer.Option(help="Files converted at once (0: one per core).", min=0)
+    ] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Convert again inputs already converted unchanged.")
     ] = False,
