@@ -13,8 +13,6 @@ Parquet layouts and checks their alerts against expected.json. See bench/README.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import platform
 import resource
@@ -65,9 +63,9 @@ from parquet_layouts import (
     write_callsweep_layout,
     write_flat_layout,
 )
+from run_support import callsweep_fingerprint, log, peak_rss_mib, verdict, write_results
 from timing import Timings
 
-import callsweep
 from callsweep import _native
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -103,26 +101,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.large_small_mb is None:
         args.large_small_mb = args.large_mb / 4
     return args
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def callsweep_fingerprint() -> str:
-    """A digest of callsweep's installed files: others edit the tree while a run goes on; the
-    digest at the start and the end tells whether every number measured the same code."""
-    package = Path(callsweep.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".toml", ".so", ".pyd"}:
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -383,15 +361,6 @@ def setup_facts(args: argparse.Namespace, order: list[str], load: float, code: t
     }
 
 
-def write_results(out: Path, markdown: str, raw: dict) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    report = out / f"convert-{stamp}.md"
-    report.write_text(markdown)
-    report.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
-    return report
-
-
 def build_inputs(args: argparse.Namespace) -> tuple[list[EvtxInput], list[EvtxInput]]:
     """The timed inputs, largest of each kind first, and the inputs the scan phase uses."""
     log(
@@ -456,16 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         "mismatches": answers.mismatches,
     }
     print(markdown)
-    log(f"written: {write_results(args.out, markdown, raw)}")
-    if answers.mismatches:
-        log("\n!!! MISMATCH !!! a contender gave a wrong answer:")
-        for mismatch in answers.mismatches:
-            log(f"!!! {mismatch}")
-        return 1
-    if code[0] != code[1]:
-        log("\n!!! callsweep's files changed during the run: the numbers may mix two versions")
-        return 2
-    return 0
+    log(f"written: {write_results(args.out, 'convert', markdown, raw)}")
+    return verdict(answers.mismatches, code)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,8 @@ Markdown report and the raw timings. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import platform
-import resource
 import sys
 from datetime import datetime
 from functools import partial
@@ -43,6 +40,7 @@ from dataset import (
     warm_page_cache,
 )
 from memory_probe import IMPORTS_ONLY, peak_rss_alone
+from run_support import callsweep_fingerprint, log, peak_rss_mib, verdict, write_results
 from scan_report import (
     bullet_list,
     column_table,
@@ -76,30 +74,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.rows < 1 or args.rounds < 1 or args.slice_rows < 1:
         parser.error("--rows, --rounds and --slice-rows must be positive")
     return args
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def callsweep_fingerprint() -> str:
-    """A digest of callsweep's installed files (Python sources, rules, the native module).
-
-    The tree is edited by others while the benchmark runs: timed runs use the code imported at
-    the start, fresh processes (the memory probes) whatever is there later. Comparing the digest
-    at the start and the end tells whether every number measured the same code.
-    """
-    package = Path(callsweep.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and path.suffix in {".py", ".toml", ".so", ".pyd"}:
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Answers:
@@ -293,15 +267,6 @@ def render(
     return "\n\n".join(sections) + "\n"
 
 
-def write_results(out: Path, markdown: str, raw: dict) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    report = out / f"scan-{stamp}.md"
-    report.write_text(markdown)
-    report.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_at_start = os.getloadavg()[0]
@@ -364,16 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "mismatches": answers.mismatches,
     }
     print(markdown)
-    log(f"written: {write_results(args.out, markdown, raw)}")
-    if answers.mismatches:
-        log("\n!!! MISMATCH !!! a contender gave a wrong answer:")
-        for mismatch in answers.mismatches:
-            log(f"!!! {mismatch}")
-        return 1
-    if code[0] != code[1]:
-        log("\n!!! callsweep's files changed during the run: the numbers may mix two versions")
-        return 2
-    return 0
+    log(f"written: {write_results(args.out, 'scan', markdown, raw)}")
+    return verdict(answers.mismatches, code)
 
 
 if __name__ == "__main__":
