@@ -4,9 +4,8 @@ Each output is written to a temporary name and renamed when complete, so a reade
 a file and an interrupted run leaves nothing behind. The source's size and modification time are
 kept in the output's metadata: a rerun skips inputs already converted and unchanged.
 
-Layout for the scan: a row group holds either only event 10 rows or rows whose code statistics
-exclude 10, so a scan for event code 10 skips the others by their statistics without reading
-them; columns are zstd-compressed and dictionary-encoded where values repeat (images, hosts).
+The Parquet is written in the layout of `callsweep.layout`, which a scan for the rule reads
+little of.
 """
 
 from __future__ import annotations
@@ -21,16 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from callsweep import _native
+from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import evtx_schema, open_evtx
 
 SOURCE_KEY = b"callsweep.source"
-ROW_GROUP_ROWS = 128 * 1024
 CONVERTIBLE = ("evtx",)
 
 
@@ -94,60 +91,6 @@ def is_unchanged(source: InputFile, out: Path) -> bool:
     return metadata.get(SOURCE_KEY) == _fingerprint(source)
 
 
-class _EventCodeSplitter:
-    """Writes rows in row groups whose `event.code` statistics either say "only 10" or exclude
-    10: event 10 rows, rows whose code sorts before "10" and rows whose code sorts after it go
-    to separate row groups (codes are text, so "4688" > "10" > "1"). At most one row group of
-    each kind is buffered."""
-
-    KINDS = ("before", "ten", "after")
-
-    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, row_group_rows: int) -> None:
-        self.writer = writer
-        self.row_group_rows = row_group_rows
-        self.plain = schema
-        self.buffers: dict[str, list[pa.RecordBatch]] = {k: [] for k in self.KINDS}
-        self.rows = dict.fromkeys(self.KINDS, 0)
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        code = batch.column("event.code")
-        masks = {
-            "ten": pc.fill_null(pc.equal(code, "10"), False),
-            "after": pc.fill_null(pc.greater(code, "10"), False),
-        }
-        # Rows without a code go with "before": nulls do not widen a row group's min/max.
-        masks["before"] = pc.invert(pc.or_(masks["ten"], masks["after"]))
-        for kind in self.KINDS:
-            # A filtered dictionary column still shares the whole batch's dictionary, so a kept
-            # part would keep the batch decoded in Rust alive until its row group is written
-            # (measured: 1.3 GB for the event-10 parts of a 1 GiB file). Plain strings own
-            # their bytes; Parquet dictionary-encodes them again when writing.
-            part = batch.filter(masks[kind]).cast(self.plain)
-            if part.num_rows:
-                self.buffers[kind].append(part)
-                self.rows[kind] += part.num_rows
-                if self.rows[kind] >= self.row_group_rows:
-                    self._flush(kind)
-
-    def _flush(self, kind: str) -> None:
-        if self.rows[kind]:
-            table = pa.Table.from_batches(self.buffers[kind])
-            self.writer.write_table(table, row_group_size=self.row_group_rows)
-        self.buffers[kind], self.rows[kind] = [], 0
-
-    def close(self) -> None:
-        for kind in self.KINDS:
-            self._flush(kind)
-
-
-def plain_schema(schema: pa.Schema) -> pa.Schema:
-    """`schema` with dictionary-encoded columns as their plain value type."""
-    return pa.schema(
-        [f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema],
-        metadata=schema.metadata,
-    )
-
-
 def convert_file(
     source: InputFile, out: Path, threads: int = 0, row_group_rows: int = ROW_GROUP_ROWS
 ) -> tuple[ConvertReport, list[InputError]]:
@@ -155,14 +98,15 @@ def convert_file(
     OSError or ValueError (naming the file) when the input cannot be read at all."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    schema = plain_schema(evtx_schema()).with_metadata({SOURCE_KEY: _fingerprint(source)})
+    schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     stream = open_evtx(str(source.path), threads=threads)
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            splitter = _EventCodeSplitter(writer, schema, row_group_rows)
+        writer = EventLayoutWriter(tmp, schema, row_group_rows)
+        try:
             for batch in stream.batches():
-                splitter.add(batch)
-            splitter.close()
+                writer.write(batch)
+        finally:
+            writer.close()
         skipped = stream.skipped()
         report_path = out.with_name(out.name + ".skipped.csv")
         if skipped:
@@ -192,6 +136,7 @@ def convert(
     out_dir: str | os.PathLike[str],
     jobs: int = 0,
     force: bool = False,
+    row_group_rows: int = ROW_GROUP_ROWS,
     on_file: Callable[[ConvertReport], None] | None = None,
     on_start: Callable[[list[InputFile]], None] | None = None,
 ) -> ConvertSummary:
@@ -231,7 +176,7 @@ def convert(
         if not force and is_unchanged(source, out):
             return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
         try:
-            return convert_file(source, out, threads)
+            return convert_file(source, out, threads, row_group_rows)
         except (OSError, ValueError, RuntimeError) as exc:
             message = str(exc).removeprefix(f"{source.path}: ")
             return ConvertReport(str(source.path), str(out), "failed", error=message), []

@@ -29,6 +29,7 @@ from callsweep.ecs import TIMESTAMP, normalize
 from callsweep.rules.ast import Compare
 from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
+from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, open_evtx
 
@@ -178,9 +179,12 @@ class Scanner:
         self, raw: pl.LazyFrame, path: str
     ) -> tuple[pl.LazyFrame, pl.LazyFrame, str, dict[str, pl.DataType]]:
         """The alert query and the event-10 count over `raw`, its shape and normalized schema."""
-        norm = normalize(raw, self._fields)
+        # Stored prefixes of long fields (callsweep's Parquet layout) are read in their stead
+        # wherever they decide a test.
+        prefixes = [column for column, _ in stored_prefixes(raw.collect_schema().names()).values()]
+        norm = normalize(raw, [*self._fields, *prefixes])
         schema = dict(norm.frame.collect_schema())
-        compiled = compile_query(self.rule.query, schema)
+        compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
         events = norm.frame
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
