@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -122,7 +123,9 @@ def test_non_sysmon_event_10_has_no_process_category(tmp_path: Path):
     assert frame["winlog.event_data_other"].null_count() < frame.height
 
 
-MIXED_CODES = "sbousseaden__EVTX-ATTACK-SAMPLES/ppl_bypass_ppldump_knowdll_hijack_sysmon_security.evtx"
+MIXED_CODES = (
+    "sbousseaden__EVTX-ATTACK-SAMPLES/ppl_bypass_ppldump_knowdll_hijack_sysmon_security.evtx"
+)
 
 
 def test_row_group_statistics_let_a_scan_skip_all_but_event_10(tmp_path: Path):
@@ -226,3 +229,16 @@ def test_scan_cli_on_a_directory_of_evtx(tmp_path: Path):
     want = sorted((str(DATA / n), r) for n, ids in EXPECTED.items() for r in ids)
     assert found == want
     assert "records skipped" in result.output and "skipped:" in result.output
+
+
+def test_several_folders_are_mirrored_side_by_side(tmp_path: Path):
+    for host in ("host-a", "host-b"):
+        (tmp_path / "logs" / host).mkdir(parents=True)
+        shutil.copy(DATA / SYSMON, tmp_path / "logs" / host / "Sysmon.evtx")
+    out = tmp_path / "out"
+    summary = convert([tmp_path / "logs" / "host-a", tmp_path / "logs" / "host-b"], out)
+    assert not summary.errors and summary.count("converted") == 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        "host-a/Sysmon.parquet",
+        "host-b/Sysmon.parquet",
+    ]

@@ -63,10 +63,22 @@ class ConvertSummary:
         return sum(r.bytes for r in self.reports if r.status == "converted")
 
 
-def output_path(source: InputFile, out_dir: Path) -> Path:
-    """`<out>/<path below the input's root>` with the suffix `.parquet`."""
-    relative = source.path.relative_to(source.root) if source.root else Path(source.path.name)
-    return out_dir / relative.with_suffix(".parquet")
+def output_path(source: InputFile, out_dir: Path, base: Path | None = None) -> Path:
+    """`<out>/<path below base>` with the suffix `.parquet` for an input found in a folder,
+    `base` being the folders' common parent (`mirror_base`), by default the input's own root;
+    `<out>/<name>.parquet` for a file named alone."""
+    if source.root is None:
+        return out_dir / Path(source.path.name).with_suffix(".parquet")
+    base = (base or source.root).absolute()
+    return out_dir / source.path.absolute().relative_to(base).with_suffix(".parquet")
+
+
+def mirror_base(inputs: Iterable[InputFile]) -> Path | None:
+    """The deepest folder holding the roots of all inputs found in folders: one directory
+    argument mirrors the tree below it, several mirror theirs side by side (`a/x.evtx` and
+    `b/x.evtx` become `out/a/x.parquet` and `out/b/x.parquet`)."""
+    roots = {str(s.root.absolute()) for s in inputs if s.root is not None}
+    return Path(os.path.commonpath(sorted(roots))) if roots else None
 
 
 def _fingerprint(source: InputFile) -> bytes:
@@ -165,6 +177,7 @@ def convert(
     if on_start is not None:
         on_start(inputs)
     out_root = Path(out_dir)
+    base = mirror_base(inputs)
     targets: dict[Path, InputFile] = {}
     # The decoder uses every core for one file; with several files at once, share them.
     cores = os.cpu_count() or 1
@@ -172,7 +185,7 @@ def convert(
     threads = max(1, cores // jobs)
 
     def one(source: InputFile) -> tuple[ConvertReport, list[InputError]]:
-        out = output_path(source, out_root)
+        out = output_path(source, out_root, base)
         if not force and is_unchanged(source, out):
             return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
         try:
@@ -183,7 +196,7 @@ def convert(
 
     queue = []
     for source in inputs:
-        out = output_path(source, out_root)
+        out = output_path(source, out_root, base)
         if out in targets:
             summary.errors.append(
                 InputError(
