@@ -89,7 +89,7 @@ class EventLayoutWriter:
                 self._writer.write_table(table.take(order), row_group_size=self.row_group_rows)
                 self._pending = []
             for kind in _KINDS:
-                self._flush(kind)
+                self._flush(kind, rest=True)
         finally:
             self._writer.close()
 
@@ -103,11 +103,20 @@ class EventLayoutWriter:
                 if self._kind_rows[kind] >= self.row_group_rows:
                     self._flush(kind)
 
-    def _flush(self, kind: str) -> None:
-        if self._kind_rows[kind]:
-            table = pa.Table.from_batches(self._kinds[kind], self.schema)
-            self._writer.write_table(table, row_group_size=self.row_group_rows)
-        self._kinds[kind], self._kind_rows[kind] = [], 0
+    def _flush(self, kind: str, rest: bool = False) -> None:
+        """Writes the kind's full row groups (and with `rest`, what remains), keeping the
+        remainder, so every row group but a kind's last has exactly `row_group_rows` rows."""
+        if not self._kind_rows[kind]:
+            return
+        table = pa.Table.from_batches(self._kinds[kind], self.schema)
+        whole = (
+            table.num_rows if rest else table.num_rows // self.row_group_rows * self.row_group_rows
+        )
+        if whole:
+            self._writer.write_table(table.slice(0, whole), row_group_size=self.row_group_rows)
+        remainder = table.slice(whole).combine_chunks()
+        self._kinds[kind] = remainder.to_batches() if remainder.num_rows else []
+        self._kind_rows[kind] = remainder.num_rows
 
 
 def _kind_rank(code: pa.Array | pa.ChunkedArray) -> pa.Array:

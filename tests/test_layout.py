@@ -1,0 +1,69 @@
+"""callsweep's Parquet layout keeps every row and lets an event-10 scan skip the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from callsweep import scan, synthetic
+from callsweep.layout import CALL_TRACE_PREFIX, EventLayoutWriter
+
+
+def events(rows: int) -> pa.Table:
+    shape = synthetic.Shape(rows=rows, event10_share=0.3, syscall_share=0.05, seed=3)
+    frame = synthetic.chunk(shape, 0, rows)
+    table = frame.to_arrow()
+    plain = [
+        f.with_type(pa.string()) if f.type in (pa.string_view(), pa.large_string()) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(plain))
+
+
+@pytest.mark.parametrize("row_group_rows", [64, 1000, 100_000])
+def test_every_row_is_kept_and_each_row_group_is_one_kind(tmp_path: Path, row_group_rows: int):
+    table = events(5000)
+    out = tmp_path / "events.parquet"
+    writer = EventLayoutWriter(out, table.schema, row_group_rows)
+    for batch in table.to_batches(max_chunksize=700):
+        writer.write(batch)
+    writer.close()
+
+    back = pl.read_parquet(out)
+    assert (
+        back.sort("winlog.record_id")
+        .drop(CALL_TRACE_PREFIX)
+        .equals(pl.from_arrow(table).sort("winlog.record_id"))
+    )
+    metadata = pq.read_metadata(out)
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    if row_group_rows >= table.num_rows:
+        assert sizes == [table.num_rows]
+        return
+    code = metadata.schema.names.index("event.code")
+    kinds = []
+    for i in range(metadata.num_row_groups):
+        stats = metadata.row_group(i).column(code).statistics
+        ten = stats.min == stats.max == "10"
+        assert ten or not stats.min <= "10" <= stats.max
+        kinds.append(ten)
+    # Full row groups, but for the last of each kind (event 10, codes before and after "10").
+    assert sum(size < row_group_rows for size in sizes) <= 3
+
+
+def test_the_layout_gives_the_alerts_of_the_flat_file(tmp_path: Path):
+    table = events(20_000)
+    flat, laid_out = tmp_path / "flat.parquet", tmp_path / "layout.parquet"
+    pq.write_table(table.drop_columns(["expected_alert"]), flat)
+    writer = EventLayoutWriter(laid_out, table.drop_columns(["expected_alert"]).schema, 2048)
+    for batch in table.drop_columns(["expected_alert"]).to_batches(max_chunksize=3000):
+        writer.write(batch)
+    writer.close()
+    expected = sorted(pl.from_arrow(table).filter("expected_alert")["winlog.record_id"])
+    assert expected
+    for path in (flat, laid_out):
+        assert sorted(scan(path)["winlog.record_id"]) == expected
