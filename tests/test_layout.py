@@ -11,6 +11,7 @@ import pytest
 
 from callsweep import scan, synthetic
 from callsweep.layout import CALL_TRACE_PREFIX, EventLayoutWriter
+from callsweep.scan import Part, Scanner
 
 
 def events(rows: int) -> pa.Table:
@@ -67,3 +68,21 @@ def test_the_layout_gives_the_alerts_of_the_flat_file(tmp_path: Path):
     assert expected
     for path in (flat, laid_out):
         assert sorted(scan(path)["winlog.record_id"]) == expected
+
+
+def test_row_groups_without_event_10_are_counted_but_not_read(tmp_path: Path):
+    table = events(20_000).drop_columns(["expected_alert"])
+    out = tmp_path / "layout.parquet"
+    writer = EventLayoutWriter(out, table.schema, 2048)
+    for batch in table.to_batches(max_chunksize=3000):
+        writer.write(batch)
+    writer.close()
+    scanner = Scanner()
+    scanner.PART_ROWS = 4096
+    parts: list[Part] = []
+    summary = scanner.run([out], on_part=parts.append)
+    assert summary.rows == 20_000 and not summary.errors
+    unread = [p for p in parts if not p.read]
+    assert unread and sum(p.rows for p in unread) == 20_000 - summary.event10_rows
+    assert summary.event10_rows == pl.from_arrow(table).filter(pl.col("event.code") == "10").height
+    assert sum(p.bytes for p in parts) > 0 and sum(p.rows for p in parts) == 20_000

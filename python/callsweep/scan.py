@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
-from callsweep.rules.ast import Compare
+from callsweep.rules.ast import And, Compare, EventQuery, InSet
 from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
@@ -114,6 +114,9 @@ class Part:
     offset: int
     rows: int
     bytes: int
+    # False when the row groups' statistics show that no row can be event 10 (so none can
+    # alert): the part is counted, never read.
+    read: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class Scanner:
         self.until = _as_utc(until)
         self._fields = tuple(dict.fromkeys([*self.rule.fields, *alert_schema.EVENT_FIELDS]))
         self._rule_columns = alert_schema.rule_columns(self.rule)
+        self._needs_event10 = _requires_event10(self.rule.query)
 
     def plan(self, source: InputFile) -> InputPlan:
         path = str(source.path)
@@ -172,7 +176,10 @@ class Scanner:
             raise ScanError([error]) from exc
         alerts, _, shape, schema = self._queries(pl.scan_parquet(path), path)
         missing = tuple(f for f in self.rule.required_fields if f not in schema)
-        parts = _parts(metadata, source.size, self.PART_ROWS)
+        skippable = (
+            _event10_skippable(metadata) if self._needs_event10 and shape == "ecs-flat" else None
+        )
+        parts = _parts(metadata, source.size, self.PART_ROWS, skippable)
         return InputPlan(source, shape, metadata.num_rows, parts, missing, alerts)
 
     def _queries(
@@ -286,6 +293,8 @@ class Scanner:
             report, part, _ = item
             if part is None:
                 return None
+            if not part.read:
+                return PartResult(0, alert_schema.empty_alerts())
             try:
                 if report.format == "evtx":
                     return self.scan_evtx(report.path)
@@ -354,21 +363,66 @@ def _compact(alerts: pl.DataFrame) -> pl.DataFrame:
     return pl.from_arrow(alerts.to_arrow())  # type: ignore[return-value]
 
 
-def _parts(metadata: pq.FileMetaData, file_bytes: int, part_rows: int) -> tuple[Part, ...]:
+def _parts(
+    metadata: pq.FileMetaData,
+    file_bytes: int,
+    part_rows: int,
+    skippable: list[bool] | None = None,
+) -> tuple[Part, ...]:
     """Consecutive row groups gathered into parts of at least `part_rows` rows (the last may be
-    smaller); bytes are the row groups' compressed sizes, so progress follows the file."""
+    smaller); bytes are the row groups' compressed sizes, so progress follows the file. Runs of
+    `skippable` row groups form parts of their own that are not read."""
     parts: list[Part] = []
     offset = rows = size = 0
     for i in range(metadata.num_row_groups):
         group = metadata.row_group(i)
+        skip = skippable is not None and skippable[i]
         rows += group.num_rows
         size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
-        if rows >= part_rows or i == metadata.num_row_groups - 1:
-            parts.append(Part(offset, rows, size))
+        last = i == metadata.num_row_groups - 1
+        changes = not last and skippable is not None and skippable[i + 1] != skip
+        if rows >= part_rows or last or changes:
+            parts.append(Part(offset, rows, size, read=not skip))
             offset, rows, size = offset + rows, 0, 0
     if not parts:  # a file without row groups still gets its (empty) part
         parts.append(Part(0, 0, file_bytes))
     return tuple(parts)
+
+
+def _requires_event10(query: EventQuery) -> bool:
+    """Whether every event the query matches has `event.code` "10" (a top-level conjunct)."""
+    cond = query.condition
+    conjuncts = cond.operands if isinstance(cond, And) else (cond,)
+    return any(
+        c == Compare("event.code", "==", "10") or c == InSet("event.code", ("10",))
+        for c in conjuncts
+    )
+
+
+def _event10_skippable(metadata: pq.FileMetaData) -> list[bool] | None:
+    """Per row group: whether its `event.code` statistics exclude "10" (min/max of text
+    compare as Python strings do: by code point, which is UTF-8 byte order). polars skips such
+    row groups too, but only after a query per part has been planned and run; on a file in
+    callsweep's layout most parts are then never started."""
+    names = metadata.schema.names
+    if "event.code" not in names:
+        return None
+    column = names.index("event.code")
+    if metadata.schema.column(column).logical_type.type != "STRING":
+        return None
+    skippable = []
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        stats = group.column(column).statistics
+        if stats is None or not stats.has_null_count:
+            skippable.append(False)
+        elif stats.null_count == group.num_rows:
+            skippable.append(True)  # no code at all
+        elif not stats.has_min_max:
+            skippable.append(False)
+        else:
+            skippable.append(not stats.min <= "10" <= stats.max)
+    return skippable
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
