@@ -24,6 +24,7 @@ from evtx_inputs import SAMPLES, EvtxInput, chunk_occurrences, sample_chunk_coun
 
 import callsweep
 from callsweep.convert import convert
+from callsweep.rules.prefix import stored_prefixes
 
 CALLSWEEP_LAYOUT = "callsweep"
 FLAT_LAYOUT = "flat-ecs"
@@ -41,8 +42,10 @@ def write_callsweep_layout(inp: EvtxInput, out: Path) -> int:
 
 
 def _plain(frame: pl.DataFrame) -> pl.DataFrame:
-    """Dictionary columns (polars Categorical) as plain strings; callsweep's columns dropped."""
-    frame = frame.select(pl.exclude("^callsweep\\..*$"))
+    """Dictionary columns (polars Categorical) as plain strings; callsweep's columns dropped
+    (its own `callsweep.*` ones and stored prefixes such as `winlog.event_data.CallTrace[:64]`)."""
+    derived = [c for c, _ in stored_prefixes(frame.columns).values()]
+    frame = frame.select(pl.exclude("^callsweep\\..*$", *derived))
     categorical = [n for n, t in frame.schema.items() if t == pl.Categorical]
     return frame.with_columns(pl.col(categorical).cast(pl.String))
 
