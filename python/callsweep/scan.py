@@ -12,14 +12,14 @@ streams its batches (using every core itself) and each batch goes through the sa
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -32,6 +32,10 @@ from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, open_evtx
+
+if TYPE_CHECKING:
+    from callsweep.engines import Engine
+    from callsweep.tasks import ItemResult
 
 ENGINE = "streaming"
 
@@ -263,9 +267,14 @@ class Scanner:
         on_part: Callable[[Part], None] | None = None,
         on_input: Callable[[InputReport], None] | None = None,
         on_start: Callable[[Sequence[InputFile]], None] | None = None,
+        engine: Engine | None = None,
     ) -> ScanSummary:
         """Scans every input; a bad one (or a bad part of one) is reported and the rest is still
-        scanned. Parts run on `workers` threads; results are delivered in input order."""
+        scanned. Parts run as tasks on `engine` (by default threads of this process, one per
+        core); results are delivered in input order."""
+        from callsweep.engines import LocalEngine
+        from callsweep.tasks import ScanSettings, TaskItem, pack, scan_partition
+
         started = time.perf_counter()
         found = discover(paths)
         summary = ScanSummary(
@@ -273,9 +282,14 @@ class Scanner:
         )
         if on_start is not None:
             on_start(found.files)
+        engine = engine or LocalEngine(self.workers)
+        settings = ScanSettings(self.rule.text, self.rule.source, self.since, self.until)
+        # What each task item stands for, in item order: (report, part, last part of its
+        # input); inputs that cannot even be planned have no item (part None) and are
+        # reported in their place in the input order.
+        entries: deque[tuple[InputReport, Part | None, bool]] = deque()
 
-        def work() -> Iterator[tuple[InputReport, Part | None, bool]]:
-            """(report of the input, part to scan or None if it cannot be, last of its input)"""
+        def items() -> Iterator[tuple[TaskItem, int]]:
             for source in found.files:
                 report = InputReport(str(source.path), source.format, source.size)
                 try:
@@ -283,74 +297,67 @@ class Scanner:
                 except ScanError as exc:
                     report.error = str(exc)
                     summary.errors.extend(exc.errors)
-                    yield report, None, True
+                    entries.append((report, None, True))
                     continue
                 report.shape, report.rows, report.missing = plan.shape, plan.rows, plan.missing
                 for i, part in enumerate(plan.parts):
-                    yield report, part, i == len(plan.parts) - 1
+                    entries.append((report, part, i == len(plan.parts) - 1))
+                    # An EVTX file's rows are known once decoded: about one per 500 bytes.
+                    rows = part.rows if source.format != "evtx" else part.bytes // 500
+                    yield TaskItem(str(source.path), source.format, part), rows if part.read else 0
 
-        def scan(item: tuple[InputReport, Part | None, bool]) -> PartResult | ScanError | None:
-            report, part, _ = item
-            if part is None:
-                return None
-            if not part.read:
-                return PartResult(0, alert_schema.empty_alerts())
-            try:
-                if report.format == "evtx":
-                    return self.scan_evtx(report.path)
-                return self.scan_part(report.path, part)
-            except ScanError as exc:
-                return exc
+        def finish(report: InputReport, last: bool) -> None:
+            if last:
+                summary.inputs.append(report)
+                if on_input is not None:
+                    on_input(report)
 
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="callsweep-scan")
+        def settle_unplanned() -> None:
+            while entries and entries[0][1] is None:
+                report, _, last = entries.popleft()
+                finish(report, last)
+
         try:
-            for (report, part, last), outcome in _in_order(pool, scan, work(), 2 * self.workers):
-                if isinstance(outcome, ScanError):
-                    # The other parts of this input are still read: what can be read is kept.
-                    report.error = report.error or str(outcome)
-                    summary.errors.extend(outcome.errors)
-                elif isinstance(outcome, PartResult):
-                    if outcome.rows is not None:
-                        report.rows += outcome.rows
-                    report.skipped += len(outcome.skipped)
-                    summary.skipped.extend(outcome.skipped)
-                    report.event10_rows += outcome.event10_rows
-                    report.alerts += outcome.alerts.height
-                    if outcome.alerts.height:
-                        summary.count(outcome.alerts)
-                        if on_alerts is not None:
-                            on_alerts(outcome.alerts)
-                if part is not None and on_part is not None:
-                    on_part(part)
-                if last:
-                    summary.inputs.append(report)
-                    if on_input is not None:
-                        on_input(report)
+            scan_task = functools.partial(scan_partition, settings=settings)
+            for _, results in engine.map(scan_task, pack(items())):
+                for result in results:
+                    settle_unplanned()
+                    report, part, last = entries.popleft()
+                    self._apply(result, report, summary, on_alerts)
+                    if part is not None and on_part is not None:
+                        on_part(part)
+                    finish(report, last)
+            settle_unplanned()
         finally:
-            # On Ctrl-C (or a failing callback) do not start the parts still queued.
-            pool.shutdown(wait=True, cancel_futures=True)
+            engine.close()
         summary.seconds = time.perf_counter() - started
         return summary
 
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _in_order(
-    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int
-) -> Iterator[tuple[T, R]]:
-    """`(item, fn(item))` in the order of `items`, with at most `ahead` calls under way, so the
-    work list is read lazily and memory holds a few parts' results, not all of them."""
-    pending: deque[tuple[T, Future[R]]] = deque()
-    for item in items:
-        pending.append((item, pool.submit(fn, item)))
-        if len(pending) >= ahead:
-            first, future = pending.popleft()
-            yield first, future.result()
-    while pending:
-        first, future = pending.popleft()
-        yield first, future.result()
+    def _apply(
+        self,
+        result: ItemResult,
+        report: InputReport,
+        summary: ScanSummary,
+        on_alerts: Callable[[pl.DataFrame], None] | None,
+    ) -> None:
+        """Adds one task item's result to its input's report and the summary."""
+        if result.errors:
+            # The other parts of this input are still read: what can be read is kept.
+            report.error = report.error or str(ScanError(result.errors))
+            summary.errors.extend(result.errors)
+            return
+        if result.rows is not None:
+            report.rows += result.rows
+        report.skipped += len(result.skipped)
+        summary.skipped.extend(result.skipped)
+        report.event10_rows += result.event10_rows
+        if result.alerts is not None and result.alerts.num_rows:
+            alerts = pl.from_arrow(result.alerts)
+            assert isinstance(alerts, pl.DataFrame)
+            report.alerts += alerts.height
+            summary.count(alerts)
+            if on_alerts is not None:
+                on_alerts(alerts)
 
 
 def _compact(alerts: pl.DataFrame) -> pl.DataFrame:

@@ -43,6 +43,8 @@ class Rule:
     false_positives: tuple[str, ...] = ()
     triage: str = ""
     source: str = ""
+    # The TOML text the rule was read from: how it travels to other processes.
+    text: str = field(default="", compare=False, repr=False)
     metadata: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -103,6 +105,7 @@ def parse_rule(text: str, source: str = "<string>") -> Rule:
         false_positives=tuple(rule.get("false_positives", ())),
         triage=str(extra.get("triage", "")).strip(),
         source=source,
+        text=text,
         metadata={k: v for k, v in rule.items() if k != "query"},
     )
 

@@ -1,0 +1,118 @@
+"""The unit of work of a scan, the same for every engine: `scan_partition(task, rule)`.
+
+A task is plain data (where to read, how much): it pickles in a few hundred bytes and carries
+no credentials, so it can go to another process or another machine, whose own environment
+gives access to the files. The rule travels as its TOML text and is compiled once per process.
+
+Tasks are packed to a sensible size: the parts of a large input (runs of whole row groups, see
+`Scanner.plan`) are one task each; the small inputs most collections are made of are packed
+together until a task holds about `TASK_ROWS` rows, so that per-task overhead (a scheduler round
+trip on a cluster) stays small against the work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from callsweep.rules.model import parse_rule
+from callsweep.scan import Part, PartResult, ScanError, Scanner
+from callsweep.sources.discover import InputError
+
+TASK_ROWS = 500_000
+TASK_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """One part of one input: a run of row groups of a Parquet file, or a whole EVTX file."""
+
+    path: str
+    format: str
+    part: Part
+
+
+@dataclass(frozen=True)
+class Task:
+    items: tuple[TaskItem, ...]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What one item gave: its alerts (Arrow, to travel cheaply) and counts, or its error."""
+
+    event10_rows: int = 0
+    alerts: pa.Table | None = None
+    rows: int | None = None  # rows read, for inputs counted only when read (EVTX)
+    skipped: tuple[InputError, ...] = ()
+    errors: tuple[InputError, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """The rule as its TOML text, and the time window: all a process needs to scan."""
+
+    rule_text: str
+    rule_source: str = "<rule>"
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
+    """Scans every item of `task`; an item that fails is reported in its result, the others
+    are still scanned. Never raises for bad input."""
+    scanner = _scanner(settings)
+    return tuple(_scan_item(scanner, item) for item in task.items)
+
+
+def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
+    if not item.part.read:
+        return ItemResult()
+    try:
+        if item.format == "evtx":
+            found = scanner.scan_evtx(item.path)
+        else:
+            found = scanner.scan_part(item.path, item.part)
+    except ScanError as exc:
+        return ItemResult(errors=tuple(exc.errors))
+    return _as_item_result(found)
+
+
+def _as_item_result(found: PartResult) -> ItemResult:
+    alerts = found.alerts.to_arrow() if found.alerts.height else None
+    return ItemResult(found.event10_rows, alerts, found.rows, found.skipped)
+
+
+_scanners: dict[ScanSettings, Scanner] = {}
+_scanners_lock = threading.Lock()
+
+
+def _scanner(settings: ScanSettings) -> Scanner:
+    """The process's scanner for these settings: the rule is parsed and compiled once."""
+    with _scanners_lock:
+        scanner = _scanners.get(settings)
+        if scanner is None:
+            rule = parse_rule(settings.rule_text, settings.rule_source)
+            # One thread per task: the engine runs as many tasks at once as there are cores.
+            scanner = Scanner(rule, settings.since, settings.until, workers=1)
+            _scanners[settings] = scanner
+        return scanner
+
+
+def pack(items: Iterable[tuple[TaskItem, int]], task_rows: int = TASK_ROWS) -> Iterator[Task]:
+    """Consecutive `(item, rows)` gathered into tasks of about `task_rows` rows (at most
+    `TASK_ITEMS` items); input order is kept. A part that is large alone is a task alone."""
+    batch: list[TaskItem] = []
+    rows = 0
+    for item, item_rows in items:
+        if batch and (rows + item_rows > task_rows or len(batch) >= TASK_ITEMS):
+            yield Task(tuple(batch))
+            batch, rows = [], 0
+        batch.append(item)
+        rows += item_rows
+    if batch:
+        yield Task(tuple(batch))
