@@ -15,6 +15,7 @@ from rich.console import Console
 from callsweep import demo as demo_data
 from callsweep.alerts import AlertWriter
 from callsweep.convert import convert as convert_inputs
+from callsweep.engines import Engine, EngineError, make_engine
 from callsweep.report import (
     ConvertProgress,
     ScanProgress,
@@ -49,6 +50,28 @@ err_console = Console(stderr=True, soft_wrap=True)
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[red]error[/]: {message}", highlight=False)
     return typer.Exit(1)
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="Where the work runs: local (threads of this process) or dask (a Dask cluster)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler address (tcp://host:port); default $DASK_SCHEDULER_ADDRESS, "
+        "else a local cluster sized to this machine. Only with --engine dask.",
+    ),
+]
+
+
+def _engine(name: str, scheduler: str | None) -> Engine:
+    try:
+        return make_engine(name, scheduler)
+    except EngineError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -104,6 +127,8 @@ def scan(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar (only on a terminal).")
     ] = True,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Evaluate the rule over the inputs and report the alerts.
 
@@ -120,6 +145,7 @@ def scan(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     sink = _AlertSink(writer)
+    runner = _engine(engine, scheduler)
     bar = ScanProgress(err_console, enabled=progress)
     try:
         summary = scanner.run(
@@ -128,6 +154,7 @@ def scan(
             on_part=bar.part_done,
             on_input=bar.input_done,
             on_start=bar.start,
+            engine=runner,
         )
     except BaseException:
         bar.stop()
@@ -168,16 +195,25 @@ def convert(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar (only on a terminal).")
     ] = True,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Convert EVTX files to Parquet (one file per input, mirroring the input tree).
 
     Damaged records and chunks are skipped, counted, and listed in `<output>.skipped.csv`.
     Exit status: 0 done; 2 some input could not be read at all (the others were converted).
     """
+    runner = None if engine == "local" and scheduler is None else _engine(engine, scheduler)
     bar = ConvertProgress(err_console, enabled=progress)
     try:
         summary = convert_inputs(
-            paths, out, jobs=jobs, force=force, on_file=bar.file_done, on_start=bar.start
+            paths,
+            out,
+            jobs=jobs,
+            force=force,
+            on_file=bar.file_done,
+            on_start=bar.start,
+            engine=runner,
         )
     finally:
         bar.stop()

@@ -16,13 +16,13 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from callsweep import _native
+from callsweep.engines import Engine, LocalEngine
 from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import evtx_schema, open_evtx
@@ -143,6 +143,30 @@ def _write_skipped(path: Path, skipped: list[InputError]) -> None:
             rows.writerow([error.path, error.where, error.message])
 
 
+@dataclass(frozen=True)
+class ConvertTask:
+    """One input to convert: plain data, the same for every engine."""
+
+    source: InputFile
+    out: Path
+    force: bool
+    threads: int  # decoder threads for this file
+    row_group_rows: int = ROW_GROUP_ROWS
+
+
+def convert_partition(task: ConvertTask) -> tuple[ConvertReport, list[InputError]]:
+    """Converts one input (unless already converted and unchanged); reports a failure in the
+    result rather than raising, so the run goes on."""
+    source, out = task.source, task.out
+    if not task.force and is_unchanged(source, out):
+        return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
+    try:
+        return convert_file(source, out, task.threads, task.row_group_rows)
+    except (OSError, ValueError, RuntimeError) as exc:
+        message = str(exc).removeprefix(f"{source.path}: ")
+        return ConvertReport(str(source.path), str(out), "failed", error=message), []
+
+
 def convert(
     paths: Iterable[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
@@ -151,9 +175,11 @@ def convert(
     row_group_rows: int = ROW_GROUP_ROWS,
     on_file: Callable[[ConvertReport], None] | None = None,
     on_start: Callable[[list[InputFile]], None] | None = None,
+    engine: Engine | None = None,
 ) -> ConvertSummary:
     """Converts every EVTX input under `paths` into `out_dir`, `jobs` files at once (0: one
-    per core); one bad input never stops the run: it is reported and the others are converted.
+    per core) on `engine` (by default threads of this process); one bad input never stops the
+    run: it is reported and the others are converted.
 
     Several files at once pay off on the many small files of collected logs, where writing
     Parquet (per row group) costs more than decoding; one large file is decoded on every core
@@ -178,23 +204,17 @@ def convert(
         on_start(inputs)
     out_root = Path(out_dir)
     base = mirror_base(inputs)
-    targets: dict[Path, InputFile] = {}
-    # The decoder uses every core for one file; with several files at once, share them.
     cores = os.cpu_count() or 1
     jobs = jobs if jobs > 0 else cores
-    threads = max(1, cores // jobs)
+    if engine is None:
+        engine = LocalEngine(jobs)
+        # The decoder uses every core for one file; with several files at once, share them.
+        threads = max(1, cores // jobs)
+    else:
+        threads = 1  # a cluster worker thread runs one task: one decoder thread with it
 
-    def one(source: InputFile) -> tuple[ConvertReport, list[InputError]]:
-        out = output_path(source, out_root, base)
-        if not force and is_unchanged(source, out):
-            return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
-        try:
-            return convert_file(source, out, threads, row_group_rows)
-        except (OSError, ValueError, RuntimeError) as exc:
-            message = str(exc).removeprefix(f"{source.path}: ")
-            return ConvertReport(str(source.path), str(out), "failed", error=message), []
-
-    queue = []
+    targets: dict[Path, InputFile] = {}
+    tasks = []
     for source in inputs:
         out = output_path(source, out_root, base)
         if out in targets:
@@ -205,14 +225,16 @@ def convert(
             )
             continue
         targets[out] = source
-        queue.append(source)
-    with ThreadPoolExecutor(jobs, thread_name_prefix="callsweep-convert") as pool:
-        for report, skipped in pool.map(one, queue):
+        tasks.append(ConvertTask(source, out, force, threads, row_group_rows))
+    try:
+        for _, (report, skipped) in engine.map(convert_partition, tasks):
             summary.reports.append(report)
             summary.skipped.extend(skipped)
             if report.status == "failed":
                 summary.errors.append(InputError(report.input, report.error or "failed"))
             if on_file is not None:
                 on_file(report)
+    finally:
+        engine.close()
     summary.seconds = time.perf_counter() - started
     return summary

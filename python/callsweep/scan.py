@@ -148,6 +148,8 @@ class Scanner:
     # Row groups are gathered into parts of about this many rows: large enough that the
     # per-query overhead vanishes, small enough that progress moves on a big file.
     PART_ROWS = 500_000
+    # Small inputs are packed into tasks of about this many rows (see `tasks.pack`).
+    TASK_ROWS = 100_000
 
     def __init__(
         self,
@@ -319,7 +321,7 @@ class Scanner:
 
         try:
             scan_task = functools.partial(scan_partition, settings=settings)
-            for _, results in engine.map(scan_task, pack(items())):
+            for _, results in engine.map(scan_task, pack(items(), self.TASK_ROWS)):
                 for result in results:
                     settle_unplanned()
                     report, part, last = entries.popleft()
