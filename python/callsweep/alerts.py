@@ -63,17 +63,17 @@ def empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema=ALERT_SCHEMA)
 
 
-def alert_projection(available: Mapping[str, pl.DataType], input_path: str) -> list[pl.Expr]:
+def alert_projection(available: Mapping[str, pl.DataType], origin: pl.Expr) -> list[pl.Expr]:
     """Expressions turning a normalized event frame into the event part of an alert.
 
     `log.file.path` is the file the event was first read from when the data says so (Parquet
-    converted by callsweep keeps the EVTX path), else the input itself.
+    converted by callsweep keeps the EVTX path), else `origin`, the input itself.
     """
     exprs = []
     for name, dtype in EVENT_FIELDS.items():
         expr = _as_scalar(name, available.get(name), dtype)
         if name == "log.file.path":
-            expr = pl.coalesce(expr, pl.lit(input_path))
+            expr = pl.coalesce(expr, origin)
         exprs.append(expr.alias(name))
     call_trace = _as_scalar(CALL_TRACE, available.get(CALL_TRACE), pl.String())
     exprs.append(call_trace.str.extract(r"^([^|]*)").alias(FIRST_FRAME))

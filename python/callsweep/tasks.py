@@ -17,11 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import pyarrow as pa
-
 from callsweep.rules.model import parse_rule
 from callsweep.scan import Part, PartResult, ScanError, Scanner
-from callsweep.sources.discover import InputError
 
 # Small enough that a few files of moderate size still make several tasks to run side by side,
 # large enough that a task's overhead (a scheduler round trip, ~1 ms) is small against its work.
@@ -36,6 +33,8 @@ class TaskItem:
     path: str
     format: str
     part: Part
+    # Set on a whole Parquet file: consecutive items with the same key are read by one query.
+    schema_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,8 @@ class Task:
     items: tuple[TaskItem, ...]
 
 
-@dataclass(frozen=True)
-class ItemResult:
-    """What one item gave: its alerts (Arrow, to travel cheaply) and counts, or its error."""
-
-    event10_rows: int = 0
-    alerts: pa.Table | None = None
-    rows: int | None = None  # rows read, for inputs counted only when read (EVTX)
-    skipped: tuple[InputError, ...] = ()
-    errors: tuple[InputError, ...] = ()
+# What one item gave: its alerts (Arrow, to travel cheaply) and counts, or its errors.
+ItemResult = PartResult
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,31 @@ def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]
     """Scans every item of `task`; an item that fails is reported in its result, the others
     are still scanned. Never raises for bad input."""
     scanner = _scanner(settings)
-    return tuple(_scan_item(scanner, item) for item in task.items)
+    results: list[ItemResult] = []
+    for group in _groups(task.items):
+        if len(group) > 1:
+            try:
+                results.extend(scanner.scan_files([item.path for item in group]))
+                continue
+            except ScanError:
+                pass  # one by one, so that the error is put on the file it belongs to
+        results.extend(_scan_item(scanner, item) for item in group)
+    return tuple(results)
+
+
+def _groups(items: Iterable[TaskItem]) -> Iterator[list[TaskItem]]:
+    """Runs of consecutive items with the same schema key (items without one, alone)."""
+    group: list[TaskItem] = []
+    for item in items:
+        if group and (not item.schema_key or item.schema_key != group[0].schema_key):
+            yield group
+            group = []
+        group.append(item)
+        if not item.schema_key:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
@@ -76,17 +92,10 @@ def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
         return ItemResult()
     try:
         if item.format == "evtx":
-            found = scanner.scan_evtx(item.path)
-        else:
-            found = scanner.scan_part(item.path, item.part)
+            return scanner.scan_evtx(item.path)
+        return scanner.scan_part(item.path, item.part)
     except ScanError as exc:
         return ItemResult(errors=tuple(exc.errors))
-    return _as_item_result(found)
-
-
-def _as_item_result(found: PartResult) -> ItemResult:
-    alerts = found.alerts.to_arrow() if found.alerts.height else None
-    return ItemResult(found.event10_rows, alerts, found.rows, found.skipped)
 
 
 _scanners: dict[ScanSettings, Scanner] = {}
