@@ -7,8 +7,8 @@ output) is not, so counting JSONL lines does not count against evtx_dump.
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -42,12 +42,23 @@ class Contender:
     diagnostic: bool = False
 
 
+@functools.cache
 def evtx_dump_path() -> str:
-    """The evtx crate's own command line tool (`cargo install evtx --version 0.15.1 --locked`)."""
-    found = shutil.which("evtx_dump") or str(Path.home() / ".cargo/bin/evtx_dump")
-    if not os.access(found, os.X_OK):
-        sys.exit(f"evtx_dump not found: cargo install evtx --version {EVTX_DUMP_VERSION} --locked")
-    return found
+    """The evtx crate's own command line tool (`cargo install evtx --version 0.15.1 --locked`).
+
+    python-evtx installs a script of the same name, which may come first on the PATH: every
+    candidate is asked for its version and only the crate's tool ("EVTX Parser") is taken."""
+    candidates = [
+        *(str(Path(d) / "evtx_dump") for d in os.environ.get("PATH", "").split(os.pathsep) if d),
+        str(Path.home() / ".cargo/bin/evtx_dump"),
+    ]
+    for found in dict.fromkeys(candidates):
+        if not os.access(found, os.X_OK):
+            continue
+        done = subprocess.run([found, "--version"], capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.startswith("EVTX Parser"):
+            return found
+    sys.exit(f"evtx_dump not found: cargo install evtx --version {EVTX_DUMP_VERSION} --locked")
 
 
 def evtx_dump_version() -> str:
