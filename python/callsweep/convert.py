@@ -205,11 +205,13 @@ def convert(
     out_root = Path(out_dir)
     base = mirror_base(inputs)
     cores = os.cpu_count() or 1
-    jobs = jobs if jobs > 0 else cores
+    # More files at once than there are files would only take decoder threads from them.
+    jobs = max(1, min(jobs if jobs > 0 else cores, len(inputs)))
     if engine is None:
         engine = LocalEngine(jobs)
-        # The decoder uses every core for one file; with several files at once, share them.
-        threads = max(1, cores // jobs)
+        # Each file at once gets its share of the cores: one for writing its Parquet (the
+        # decoder runs ahead of it on its own threads), the rest to decode.
+        threads = max(1, cores // jobs - 1)
     else:
         threads = 1  # a cluster worker thread runs one task: one decoder thread with it
 

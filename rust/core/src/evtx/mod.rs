@@ -235,6 +235,8 @@ pub struct EvtxBatches {
     path: Arc<str>,
     options: EvtxOptions,
     threads: usize,
+    /// Whether groups are decoded on the pool's threads (else on the caller's, inline).
+    pooled: bool,
     /// Chunks per group at most.
     group_chunks: usize,
     source: ChunkSource,
@@ -297,10 +299,14 @@ impl EvtxBatches {
         let group_chunks = total_chunks
             .div_ceil(threads as u64)
             .clamp(1, MAX_GROUP_CHUNKS) as usize;
+        // Even one decoding thread runs beside the caller when there are several groups: the
+        // caller works on one batch (writes it, scans it) while the next is decoded.
+        let pooled = threads > 1 || total_chunks > group_chunks as u64;
         Ok(EvtxBatches {
             path: shown.as_str().into(),
             options,
             threads,
+            pooled,
             group_chunks,
             source: ChunkSource {
                 chunks,
@@ -364,7 +370,7 @@ impl EvtxBatches {
 
     /// Puts every group it can in flight.
     fn fill(&mut self) {
-        let max_in_flight = if self.threads > 1 {
+        let max_in_flight = if self.pooled {
             self.threads as u64 * 2
         } else {
             1
@@ -377,7 +383,7 @@ impl EvtxBatches {
             };
             let seq = self.next_seq;
             self.next_seq += 1;
-            if self.threads > 1 {
+            if self.pooled {
                 let pool = Pool::get();
                 if self.results.is_none() {
                     pool.ensure_workers(self.threads);
