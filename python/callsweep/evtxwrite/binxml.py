@@ -1,0 +1,174 @@
+"""Binary XML (MS-EVEN6) as EVTX chunks hold it: template definitions and substitution values.
+
+A record is a template instance: a reference to a template definition (stored once per chunk,
+inline at its first use) plus an array of typed substitution values. This module knows the
+tokens and the value encodings; which chunk offset a name or definition lands at is the
+chunk's business (`chunk.py`), handed in as `NameTable`.
+
+Format facts relied on (libyal/libevtx "Windows XML Event Log (EVTX)", checked against
+Windows-written Sysmon logs):
+- Element start: token 0x01 (0x41 with attributes), dependency id (u16, 0xFFFF: none), data size
+  (u32: every byte of the element after these first 7), name offset (u32), then, with 0x41, the
+  attribute list size (u32, the attributes' bytes). Then 0x02 and the content and 0x04, or 0x03
+  (an empty element).
+- Attribute: token 0x46 when another attribute follows, 0x06 for the last; name offset; value.
+- Value text: 0x05, type 0x01, length in characters (u16), UTF-16LE without a NUL.
+- Substitution: 0x0D (normal) or 0x0E (optional: left out when its value is NULL), index (u16),
+  value type (u8).
+- Name: next name in its hash bucket (u32), hash (u16), length (u16), UTF-16LE, NUL. A name is
+  stored inline, right after the offset that refers to it, the first time a chunk uses it.
+- Template definition: next definition in its bucket (u32), GUID (16 bytes), data size (u32),
+  then data: fragment header 0x0F 01 01 00, the root element, end-of-stream 0x00.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+# Value types (MS-EVEN6 2.2.13 / libevtx "Value types").
+NULL = 0x00
+STRING = 0x01
+UINT8 = 0x04
+UINT16 = 0x06
+UINT32 = 0x08
+UINT64 = 0x0A
+BOOL = 0x0D
+GUID = 0x0F
+FILETIME = 0x11
+SYSTEMTIME = 0x12
+SID = 0x13
+HEX32 = 0x14
+HEX64 = 0x15
+BINXML = 0x21
+
+FRAGMENT_HEADER = b"\x0f\x01\x01\x00"
+END_OF_STREAM = b"\x00"
+NO_DEPENDENCY = 0xFFFF
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_ELEMENT_START = struct.Struct("<BHI")  # token, dependency, data size (the name offset follows)
+_SUBSTITUTION = struct.Struct("<BHB")
+_DESCRIPTOR = struct.Struct("<HBx")  # value size, value type, unused
+_DEFINITION_HEADER = struct.Struct("<I16sI")
+_SYSTEMTIME = struct.Struct("<8H")
+
+FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def name_hash(name: str) -> int:
+    """The 16-bit name hash Windows stores with a name: h = h * 65599 + code unit, over the
+    UTF-16 code units, kept to its low 16 bits (matches every name of Windows-written logs)."""
+    h = 0
+    data = name.encode("utf-16-le")
+    for (unit,) in struct.iter_unpack("<H", data):
+        h = (h * 65599 + unit) & 0xFFFFFFFF
+    return h & 0xFFFF
+
+
+def encode_name(name: str, next_offset: int) -> bytes:
+    """A name as stored inline: next offset in its bucket, hash, length, characters, NUL."""
+    chars = name.encode("utf-16-le")
+    return struct.pack("<IHH", next_offset, name_hash(name), len(name)) + chars + b"\x00\x00"
+
+
+# ---- template definitions ----
+
+
+@dataclass(frozen=True)
+class Text:
+    """Literal text content."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Sub:
+    """Substitution `index` of the instance, of `type`; optional ones are left out when NULL."""
+
+    index: int
+    type: int
+    optional: bool = True
+
+
+Content = Text | Sub
+
+
+@dataclass(frozen=True)
+class Element:
+    name: str
+    attrs: tuple[tuple[str, Content], ...] = ()
+    children: tuple[Element | Content, ...] = ()
+    # The substitution whose NULL value leaves this element out (Windows sets it on the System
+    # fields that hold one substitution).
+    dependency: int | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template definition: its GUID (whose first four bytes are the template id that
+    instances carry) and its root element."""
+
+    guid: bytes
+    root: Element
+    substitutions: int = field(default=0)
+
+    @property
+    def template_id(self) -> int:
+        return _U32.unpack_from(self.guid)[0]
+
+
+class NameTable(Protocol):
+    """Where names go in a chunk: the reference to `name` for a name offset field at chunk
+    offset `at`, with the name's bytes when they must be stored right there."""
+
+    def name_ref(self, name: str, at: int) -> bytes: ...
+
+
+def _content(out: bytearray, content: Content) -> None:
+    if isinstance(content, Text):
+        chars = content.value.encode("utf-16-le")
+        out += b"\x05\x01" + _U16.pack(len(content.value)) + chars
+    else:
+        token = 0x0E if content.optional else 0x0D
+        out += _SUBSTITUTION.pack(token, content.index, content.type)
+
+
+def _element(out: bytearray, element: Element, base: int, names: NameTable) -> None:
+    """Appends `element` to `out`, whose first byte is at chunk offset `base`."""
+    start = len(out)
+    token = 0x41 if element.attrs else 0x01
+    dependency = NO_DEPENDENCY if element.dependency is None else element.dependency
+    out += _ELEMENT_START.pack(token, dependency, 0)
+    out += names.name_ref(element.name, base + len(out))
+    if element.attrs:
+        list_at = len(out)
+        out += b"\x00\x00\x00\x00"
+        for i, (attr, value) in enumerate(element.attrs):
+            out.append(0x46 if i + 1 < len(element.attrs) else 0x06)
+            out += names.name_ref(attr, base + len(out))
+            _content(out, value)
+        _U32.pack_into(out, list_at, len(out) - list_at - 4)
+    if element.children:
+        out.append(0x02)
+        for child in element.children:
+            if isinstance(child, Element):
+                _element(out, child, base, names)
+            else:
+                _content(out, child)
+        out.append(0x04)
+    else:
+        out.append(0x03)
+    _U32.pack_into(out, start + 3, len(out) - start - 7)
+
+
+def encode_definition(template: Template, at: int, next_offset: int, names: NameTable) -> bytes:
+    """The template's definition as stored at chunk offset `at` (names it introduces go inline)."""
+    body = bytearray(FRAGMENT_HEADER)
+    _element(body, template.root, at + _DEFINITION_HEADER.size, names)
+    body += END_OF_STREAM
+    return _DEFINITION_HEADER.pack(next_offset, template.guid, len(body)) + body
