@@ -24,8 +24,10 @@ Windows-written Sysmon logs):
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Protocol
 
 # Value types (MS-EVEN6 2.2.13 / libevtx "Value types").
@@ -53,13 +55,12 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _ELEMENT_START = struct.Struct("<BHI")  # token, dependency, data size (the name offset follows)
 _SUBSTITUTION = struct.Struct("<BHB")
-_DESCRIPTOR = struct.Struct("<HBx")  # value size, value type, unused
 _DEFINITION_HEADER = struct.Struct("<I16sI")
-_SYSTEMTIME = struct.Struct("<8H")
 
 FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
+@cache
 def name_hash(name: str) -> int:
     """The 16-bit name hash Windows stores with a name: h = h * 65599 + code unit, over the
     UTF-16 code units, kept to its low 16 bits (matches every name of Windows-written logs)."""
@@ -172,3 +173,75 @@ def encode_definition(template: Template, at: int, next_offset: int, names: Name
     _element(body, template.root, at + _DEFINITION_HEADER.size, names)
     body += END_OF_STREAM
     return _DEFINITION_HEADER.pack(next_offset, template.guid, len(body)) + body
+
+
+# ---- relocatable definitions ----
+#
+# A definition's bytes depend on its chunk only through offsets: where each name it uses is
+# stored (already in the chunk, or inline in the definition itself), the heads of the hash
+# buckets its new names and itself join, and where it lands. Which of its names the chunk
+# already holds fixes everything else (element sizes count inline names), so a definition is
+# encoded once per such set and then only patched: Python builds one per chunk and template.
+
+
+@dataclass(frozen=True)
+class Relocatable:
+    """A definition encoded at offset 0, with zeros where chunk offsets go."""
+
+    data: bytes
+    # Where each name stored inline in the definition starts (its first field, the next name
+    # in its bucket, is left to patch), in the order they appear.
+    new_names: tuple[tuple[int, str], ...]
+    # Where each name offset field is, and the name it refers to.
+    refs: tuple[tuple[int, str], ...]
+
+
+class _Recorder:
+    """A `NameTable` that leaves every offset to patch."""
+
+    def __init__(self, known: frozenset[str]) -> None:
+        self.known = known
+        self.inline: set[str] = set()
+        self.new_names: list[tuple[int, str]] = []
+        self.refs: list[tuple[int, str]] = []
+
+    def name_ref(self, name: str, at: int) -> bytes:
+        self.refs.append((at, name))
+        if name in self.known or name in self.inline:
+            return b"\x00\x00\x00\x00"
+        self.inline.add(name)
+        self.new_names.append((at + 4, name))
+        return b"\x00\x00\x00\x00" + encode_name(name, 0)
+
+
+def _names_of(element: Element) -> Iterator[str]:
+    yield element.name
+    for attr, _ in element.attrs:
+        yield attr
+    for child in element.children:
+        if isinstance(child, Element):
+            yield from _names_of(child)
+
+
+_NAMES: dict[bytes, frozenset[str]] = {}
+_RELOCATABLE: dict[tuple[bytes, frozenset[str]], Relocatable] = {}
+
+
+def template_names(template: Template) -> frozenset[str]:
+    """Every element and attribute name of the template."""
+    names = _NAMES.get(template.guid)
+    if names is None:
+        names = _NAMES[template.guid] = frozenset(_names_of(template.root))
+    return names
+
+
+def relocatable(template: Template, known: frozenset[str]) -> Relocatable:
+    """The template's definition for a chunk already holding the names `known`."""
+    key = (template.guid, known)
+    found = _RELOCATABLE.get(key)
+    if found is None:
+        recorder = _Recorder(known)
+        data = encode_definition(template, 0, 0, recorder)
+        found = Relocatable(data, tuple(recorder.new_names), tuple(recorder.refs))
+        _RELOCATABLE[key] = found
+    return found

@@ -21,7 +21,12 @@ import struct
 import zlib
 from collections.abc import Callable
 
-from callsweep.evtxwrite.binxml import Template, encode_definition, encode_name, name_hash
+from callsweep.evtxwrite.binxml import (
+    Template,
+    name_hash,
+    relocatable,
+    template_names,
+)
 
 CHUNK_SIZE = 0x10000
 CHUNK_HEADER_SIZE = 512
@@ -58,37 +63,34 @@ class Chunk:
 
     # ---- tables ----
 
-    def name_ref(self, name: str, at: int) -> bytes:
-        """The name offset field for `name` at chunk offset `at`, followed by the name itself
-        on its first use in the chunk. A new name goes to the head of its hash bucket (Windows
-        links the newest first)."""
-        offset = self._names.get(name)
-        if offset is not None:
-            return _U32.pack(offset)
-        offset = at + 4
-        bucket = name_hash(name) % NAME_BUCKETS
-        stored = encode_name(name, self._name_heads[bucket])
-        self._added.append(("name", name, bucket, self._name_heads[bucket]))
-        self._names[name] = offset
-        self._name_heads[bucket] = offset
-        return _U32.pack(offset) + stored
-
     def instance(self, template: Template, at: int) -> bytes:
         """A template instance token at chunk offset `at`: its definition follows it on the
         template's first use in the chunk, later instances refer to that (as Windows writes
         them, and as python-evtx's template table walk expects: a definition 10 bytes after
-        its first instance token)."""
+        its first instance token). Names the definition uses for the first time in the chunk
+        are stored inline and join the head of their hash bucket (Windows links the newest
+        first)."""
         offset = self._templates.get(template.guid)
         if offset is not None:
             return _INSTANCE.pack(0x0C, 1, template.template_id, offset)
         offset = at + _INSTANCE.size
+        names = self._names
+        known = frozenset(n for n in template_names(template) if n in names)
+        form = relocatable(template, known)
+        definition = bytearray(form.data)
+        for position, name in form.new_names:
+            bucket = name_hash(name) % NAME_BUCKETS
+            _U32.pack_into(definition, position, self._name_heads[bucket])
+            self._added.append(("name", name, bucket, self._name_heads[bucket]))
+            names[name] = self._name_heads[bucket] = offset + position
+        for position, name in form.refs:
+            _U32.pack_into(definition, position, names[name])
         # Readers find definitions by offset; the table is an index whose bucket function
         # Windows does not document: the template id modulo the bucket count serves.
         bucket = template.template_id % TEMPLATE_BUCKETS
+        _U32.pack_into(definition, 0, self._template_heads[bucket])
         self._added.append(("template", template.guid, bucket, self._template_heads[bucket]))
-        self._templates[template.guid] = offset
-        definition = encode_definition(template, offset, self._template_heads[bucket], self)
-        self._template_heads[bucket] = offset
+        self._templates[template.guid] = self._template_heads[bucket] = offset
         return _INSTANCE.pack(0x0C, 1, template.template_id, offset) + definition
 
     def _undo(self) -> None:

@@ -41,6 +41,11 @@ def descriptor(size: int, value_type: int) -> bytes:
 
 
 @cache
+def _string_descriptor(size: int) -> bytes:
+    return _DESCRIPTOR.pack(size, binxml.STRING)
+
+
+@cache
 def guid_bytes(text: str) -> bytes:
     """A GUID (`{xxxxxxxx-...}`) as stored: its first three groups little-endian."""
     return uuid.UUID(text).bytes_le
@@ -92,8 +97,9 @@ def _variable(
 
 def encode_column(value_type: int, column: Sequence) -> tuple[list[bytes], list[bytes]]:
     """The descriptors and the bytes of a column of values of one type."""
-    if value_type == binxml.STRING:
-        return _variable(column, value_type, lambda s: s.encode("utf-16-le"))
+    if value_type == binxml.STRING:  # the common case, without a call per value
+        values = [v.encode("utf-16-le") if v else b"" for v in column]
+        return [_string_descriptor(len(b)) if b else NULL_DESCRIPTOR for b in values], values
     if value_type == binxml.GUID:
         return _variable(column, value_type, guid_bytes)
     if value_type == binxml.SID:
