@@ -15,7 +15,10 @@ import pytest
 
 import callsweep
 from callsweep.convert import convert
+from callsweep.evtxwrite import EventKind, EvtxWriter, event_data_template, system_template, values
 from callsweep.evtxwrite import binxml as bx
+from callsweep.evtxwrite.chunk import RecordTooLarge
+from callsweep.evtxwrite.event import event_data_values
 from callsweep.sources.evtx import open_evtx
 from callsweep.synthetic import Shape, chunk
 from callsweep.synthetic_evtx import (
@@ -289,3 +292,141 @@ def test_knobs_shape_the_events():
 def test_an_event_id_without_a_template_is_refused():
     with pytest.raises(ValueError, match="no EVTX template for event ids \\[22\\]"):
         sysmon_events(Shape(rows=50, event10_share=0.0, other_codes=("22",)), 0, 50)
+
+
+# ---- the writer's parts ----
+
+
+def test_name_hashes_are_the_ones_windows_stores():
+    # As stored in a Windows-written Sysmon log (sbousseaden/EVTX-ATTACK-SAMPLES).
+    stored = {"Event": 0x0CBA, "EventData": 0x8244, "Data": 0x6F8A, "SystemTime": 0x7B3C}
+    assert {name: bx.name_hash(name) for name in stored} == stored
+
+
+def test_values_are_encoded_as_windows_stores_them():
+    assert values.sid_bytes("S-1-5-18") == bytes([1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0])
+    guid = "{5770385f-c22a-43e0-bf4c-06f5698ffbd9}"
+    assert values.guid_bytes(guid)[:4] == bytes.fromhex("5f387057")  # first group little-endian
+    moment = datetime(2020, 6, 30, 20, 50, 25, 546713, tzinfo=UTC)
+    assert values.filetime(moment) == (1_593_550_225 + 11_644_473_600) * 10**7 + 5_467_130
+    with pytest.raises(ValueError, match="more than a substitution holds"):
+        values.encode_column(bx.STRING, ["x" * 40_000])
+
+
+EVERY_TYPE = (
+    ("Text", bx.STRING),
+    ("Missing", bx.STRING),
+    ("Byte", bx.UINT8),
+    ("Word", bx.UINT16),
+    ("Dword", bx.UINT32),
+    ("Qword", bx.UINT64),
+    ("Flag", bx.BOOL),
+    ("Guid", bx.GUID),
+    ("FileTime", bx.FILETIME),
+    ("SystemTime", bx.SYSTEMTIME),
+    ("Sid", bx.SID),
+    ("Hex32", bx.HEX32),
+    ("Hex64", bx.HEX64),
+    ("Null", bx.NULL),
+)
+
+
+def test_every_value_type_reads_back(tmp_path: Path):
+    import evtx
+    import Evtx.Evtx as python_evtx
+
+    kind = EventKind(
+        provider_name="Callsweep-Test",
+        provider_guid="{00000000-0000-0000-0000-000000000001}",
+        channel="Callsweep/Test",
+        event_id=4242,
+        version=1,
+        task=7,
+        fields=EVERY_TYPE,
+        system=system_template(bytes(range(16))),
+        event_data=event_data_template(bytes(range(1, 17)), EVERY_TYPE),
+    )
+    moment = datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=UTC)
+    row = (
+        '<a & "b"> caf\u00e9 \U0001f600',  # XML specials, non-ASCII, a surrogate pair
+        None,
+        255,
+        65535,
+        4_000_000_000,
+        2**64 - 1,
+        True,
+        "{39e4a257-1234-5f8d-4304-000000000700}",
+        moment,
+        moment,
+        "S-1-5-21-1004336348-1177238915-682003330-512",
+        0x1FFFFF,
+        0x3E7,
+        None,
+    )
+    encoded = [values.encode_column(t, [v]) for (_, t), v in zip(EVERY_TYPE, row, strict=True)]
+    payload = event_data_values([d[0] for d, _ in encoded], [v[0] for _, v in encoded])
+    computer = "H\u00d6ST".encode("utf-16-le")
+    path = tmp_path / "types.evtx"
+    with EvtxWriter(path) as writer:
+        for record_id in (1, 2):
+            writer.add(
+                record_id,
+                values.filetime(moment),
+                lambda chunk, at, r=record_id: kind.binxml(
+                    chunk, at, values.filetime(moment), 4, 8, r, computer, payload
+                ),
+            )
+    records = list(evtx.PyEvtxParser(str(path)).records_json())
+    assert len(records) == 2
+    doc = json.loads(records[1]["data"])["Event"]
+    assert doc["System"]["Computer"] == "H\u00d6ST"
+    assert doc["System"]["EventID"] == 4242
+    assert doc["EventData"] == {
+        "Text": row[0],
+        "Missing": "",
+        "Byte": 255,
+        "Word": 65535,
+        "Dword": 4_000_000_000,
+        "Qword": 2**64 - 1,
+        "Flag": True,
+        "Guid": "39E4A257-1234-5F8D-4304-000000000700",
+        "FileTime": "2024-02-29T23:59:58.123000Z",
+        "SystemTime": "2024-02-29T23:59:58.123000Z",
+        "Sid": row[10],
+        "Hex32": "0x1fffff",
+        "Hex64": "0x3e7",
+        "Null": "",
+    }
+    with python_evtx.Evtx(str(path)) as log:
+        xml = [r.xml() for r in log.records()]
+    data = {d.attrib["Name"]: d.text for d in ET.fromstring(xml[1])[1]}
+    assert data["Text"] == row[0]
+    assert data["Sid"] == row[10]
+    assert data["Guid"] == row[7]
+    # python-evtx hands SYSTEMTIME's milliseconds to datetime as microseconds
+    # (BinaryParser.unpack_systemtime), and leaves out the time zone.
+    as_python_evtx = moment.replace(microsecond=moment.microsecond // 1000, tzinfo=None)
+    assert datetime.fromisoformat(data["SystemTime"]) == as_python_evtx
+    assert data["Missing"] is None and data["Null"] is None
+
+
+def test_a_record_larger_than_a_chunk_is_refused(tmp_path: Path):
+    fields = (("Text", bx.STRING), ("More", bx.STRING))
+    kind = EventKind(
+        provider_name="P",
+        provider_guid="{00000000-0000-0000-0000-000000000002}",
+        channel="C",
+        event_id=1,
+        version=1,
+        task=1,
+        fields=fields,
+        system=system_template(bytes(range(2, 18))),
+        event_data=event_data_template(bytes(range(3, 19)), fields),
+    )
+    encoded = [values.encode_column(bx.STRING, ["x" * 16_300]) for _ in fields]
+    payload = event_data_values([d[0] for d, _ in encoded], [v[0] for _, v in encoded])
+    with (
+        pytest.raises(RecordTooLarge, match="record 1 needs"),
+        EvtxWriter(tmp_path / "x.evtx") as w,
+    ):
+        w.add(1, 0, lambda chunk, at: kind.binxml(chunk, at, 0, 1, 1, 1, b"", payload))

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
@@ -52,12 +51,9 @@ NO_DEPENDENCY = 0xFFFF
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 _ELEMENT_START = struct.Struct("<BHI")  # token, dependency, data size (the name offset follows)
 _SUBSTITUTION = struct.Struct("<BHB")
 _DEFINITION_HEADER = struct.Struct("<I16sI")
-
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 @cache
@@ -72,9 +68,11 @@ def name_hash(name: str) -> int:
 
 
 def encode_name(name: str, next_offset: int) -> bytes:
-    """A name as stored inline: next offset in its bucket, hash, length, characters, NUL."""
+    """A name as stored inline: next offset in its bucket, hash, length in UTF-16 code units,
+    the characters, NUL."""
     chars = name.encode("utf-16-le")
-    return struct.pack("<IHH", next_offset, name_hash(name), len(name)) + chars + b"\x00\x00"
+    units = len(chars) // 2
+    return struct.pack("<IHH", next_offset, name_hash(name), units) + chars + b"\x00\x00"
 
 
 # ---- template definitions ----
@@ -116,7 +114,6 @@ class Template:
 
     guid: bytes
     root: Element
-    substitutions: int = field(default=0)
 
     @property
     def template_id(self) -> int:
@@ -133,7 +130,7 @@ class NameTable(Protocol):
 def _content(out: bytearray, content: Content) -> None:
     if isinstance(content, Text):
         chars = content.value.encode("utf-16-le")
-        out += b"\x05\x01" + _U16.pack(len(content.value)) + chars
+        out += b"\x05\x01" + _U16.pack(len(chars) // 2) + chars
     else:
         token = 0x0E if content.optional else 0x0D
         out += _SUBSTITUTION.pack(token, content.index, content.type)

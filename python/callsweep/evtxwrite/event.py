@@ -104,7 +104,7 @@ def system_template(guid: bytes) -> Template:
         children=(system, Sub(EVENT_DATA, binxml.BINXML)),
         dependency=EVENT_DATA,
     )
-    return Template(guid, root, SYSTEM_VALUES)
+    return Template(guid, root)
 
 
 def event_data_template(guid: bytes, fields: Sequence[tuple[str, int]]) -> Template:
@@ -114,12 +114,12 @@ def event_data_template(guid: bytes, fields: Sequence[tuple[str, int]]) -> Templ
         Element("Data", attrs=(("Name", Text(name)),), children=(Sub(i, kind, optional=False),))
         for i, (name, kind) in enumerate(fields)
     )
-    return Template(guid, Element("EventData", children=data), len(fields))
+    return Template(guid, Element("EventData", children=data))
 
 
 _U32 = struct.Struct("<I")
 _VARYING = struct.Struct("<QIIQ")  # TimeCreated, (ActivityID: NULL), ProcessID, ThreadID, RecordID
-_NESTED_HEAD = len(binxml.FRAGMENT_HEADER)
+_FRAGMENT = len(binxml.FRAGMENT_HEADER)
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,7 @@ class EventKind:
             PROVIDER_GUID: (binxml.GUID, self.provider_guid),
             CHANNEL: (binxml.STRING, self.channel),
         }
-        encoded = {
-            i: encode_value(t, v) if t else (descriptor(0, 0), b"")
-            for i, (t, v) in constant.items()
-        }
+        encoded = {i: encode_value(t, v) for i, (t, v) in constant.items()}
         varying = {
             TIME_CREATED: descriptor(8, binxml.FILETIME),
             ACTIVITY_ID: descriptor(0, binxml.NULL),
@@ -191,11 +188,11 @@ class EventKind:
     ) -> bytes:
         """The record's binary XML at chunk offset `at`. `computer` is UTF-16LE;
         `event_data` the EventData instance's value count, descriptors and values."""
-        outer = chunk.instance(self.system, at + _NESTED_HEAD)
+        outer = chunk.instance(self.system, at + _FRAGMENT)
         values = self._head + _VARYING.pack(filetime, process_id, thread_id, record_id)
         values += self._tail
-        nested_at = at + _NESTED_HEAD + len(outer) + 4 + 4 * SYSTEM_VALUES + len(values)
-        inner = chunk.instance(self.event_data, nested_at + _NESTED_HEAD)
+        nested_at = at + _FRAGMENT + len(outer) + 4 + 4 * SYSTEM_VALUES + len(values)
+        inner = chunk.instance(self.event_data, nested_at + _FRAGMENT)
         nested = binxml.FRAGMENT_HEADER + inner + event_data + binxml.END_OF_STREAM
         computer_descriptor = (
             descriptor(len(computer), binxml.STRING) if computer else descriptor(0, binxml.NULL)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from callsweep.evtxwrite import binxml
 
 _DESCRIPTOR = struct.Struct("<HBx")
+FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+MAX_VALUE_SIZE = 0xFFFF  # a descriptor's size is a u16
 NULL_DESCRIPTOR = _DESCRIPTOR.pack(0, binxml.NULL)
 
 # Fixed-size types: their width and packer.
@@ -37,12 +39,14 @@ _FIXED: dict[int, struct.Struct] = {
 
 @cache
 def descriptor(size: int, value_type: int) -> bytes:
+    if size > MAX_VALUE_SIZE:
+        raise ValueError(f"a {size}-byte value is more than a substitution holds")
     return _DESCRIPTOR.pack(size, value_type)
 
 
 @cache
 def _string_descriptor(size: int) -> bytes:
-    return _DESCRIPTOR.pack(size, binxml.STRING)
+    return descriptor(size, binxml.STRING)
 
 
 @cache
@@ -68,7 +72,7 @@ def sid_bytes(text: str) -> bytes:
 
 def filetime(moment: datetime) -> int:
     """100 ns ticks since 1601-01-01 UTC (microsecond precision, as Python keeps time)."""
-    delta = moment - binxml.FILETIME_EPOCH
+    delta = moment - FILETIME_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
 
 
@@ -97,6 +101,8 @@ def _variable(
 
 def encode_column(value_type: int, column: Sequence) -> tuple[list[bytes], list[bytes]]:
     """The descriptors and the bytes of a column of values of one type."""
+    if value_type == binxml.NULL:
+        return [NULL_DESCRIPTOR] * len(column), [b""] * len(column)
     if value_type == binxml.STRING:  # the common case, without a call per value
         values = [v.encode("utf-16-le") if v else b"" for v in column]
         return [_string_descriptor(len(b)) if b else NULL_DESCRIPTOR for b in values], values
