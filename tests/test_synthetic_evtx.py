@@ -212,6 +212,8 @@ def test_decoded_rows_are_the_synthetic_flat_ecs_events(written):
     stream = open_evtx(str(written.path))
     decoded = pl.concat(list(stream.frames())).sort("winlog.record_id")
     assert stream.skipped() == []  # no chunk or record the decoder could not read
+    # Every record has the plain Windows shape that the decoder reads from template values.
+    assert stream.reader.template_records == SHAPE.rows
     truth = chunk(SHAPE, 0, SHAPE.rows)
     every = ["@timestamp", "host.name", "event.code", "winlog.record_id", "winlog.channel"]
     access = [
