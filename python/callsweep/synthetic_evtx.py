@@ -242,6 +242,9 @@ def sysmon_events(shape: Shape, offset: int, rows: int) -> pl.DataFrame:
     every EventData field of `EVENTS` (null where the event has no such field, or where the
     value is absent), and `expected_alert`."""
     ecs = synthetic.chunk(shape, offset, rows)
+    unknown = set(ecs["event.code"].unique().cast(pl.Int64).to_list()) - set(EVENTS)
+    if unknown:
+        raise ValueError(f"no EVTX template for event ids {sorted(unknown)}")
     seed = shape.seed
 
     def h(k: int) -> pl.Expr:
@@ -317,11 +320,7 @@ def sysmon_events(shape: Shape, offset: int, rows: int) -> pl.DataFrame:
         "TargetObject": _pick(h(28), REGISTRY),
         "Details": _pick(h(29), DETAILS),
     }
-    assert set(data) == set(EVENT_DATA_FIELDS)
     event_id = pl.col("event.code").cast(pl.Int64)
-    unknown = set(ecs["event.code"].unique().cast(pl.Int64).to_list()) - set(EVENTS)
-    if unknown:
-        raise ValueError(f"no EVTX template for event ids {sorted(unknown)}")
     # Sysmon's service: one process per host, its threads varying.
     host_hash = pl.col("host.name").hash(seed)
     return ecs.select(
@@ -420,10 +419,10 @@ def write_evtx(
                 strict=True,
             )
             for record_id, filetime, event_id, computer, pid, tid, payload in columns:
+                name = computers[computer]
                 build = partial(
-                    _binxml, KINDS[event_id], filetime, pid, tid, record_id, computers[computer],
-                    payload,
-                )  # fmt: skip
+                    _binxml, KINDS[event_id], filetime, pid, tid, record_id, name, payload
+                )
                 writer.add(record_id, filetime, build)
             alerts += events.filter(pl.col("expected_alert"))["EventRecordID"].to_list()
             first = first or events["EventRecordID"][0]
