@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
 
@@ -114,10 +114,10 @@ class Template:
 
     guid: bytes
     root: Element
+    template_id: int = field(init=False)
 
-    @property
-    def template_id(self) -> int:
-        return _U32.unpack_from(self.guid)[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "template_id", _U32.unpack_from(self.guid)[0])
 
 
 class NameTable(Protocol):

@@ -57,6 +57,8 @@ class Chunk:
         self._names: dict[str, int] = {}
         self._name_heads = [0] * NAME_BUCKETS
         self._templates: dict[bytes, int] = {}
+        # The instance token of each defined template (the same bytes for every later use).
+        self._references: dict[bytes, bytes] = {}
         self._template_heads = [0] * TEMPLATE_BUCKETS
         # What the record being built added, to take back if it does not fit.
         self._added: list[tuple[str, object, int, int]] = []
@@ -70,9 +72,9 @@ class Chunk:
         its first instance token). Names the definition uses for the first time in the chunk
         are stored inline and join the head of their hash bucket (Windows links the newest
         first)."""
-        offset = self._templates.get(template.guid)
-        if offset is not None:
-            return _INSTANCE.pack(0x0C, 1, template.template_id, offset)
+        reference = self._references.get(template.guid)
+        if reference is not None:
+            return reference
         offset = at + _INSTANCE.size
         names = self._names
         known = frozenset(n for n in template_names(template) if n in names)
@@ -91,7 +93,9 @@ class Chunk:
         _U32.pack_into(definition, 0, self._template_heads[bucket])
         self._added.append(("template", template.guid, bucket, self._template_heads[bucket]))
         self._templates[template.guid] = self._template_heads[bucket] = offset
-        return _INSTANCE.pack(0x0C, 1, template.template_id, offset) + definition
+        reference = _INSTANCE.pack(0x0C, 1, template.template_id, offset)
+        self._references[template.guid] = reference
+        return reference + definition
 
     def _undo(self) -> None:
         for kind, key, bucket, head in reversed(self._added):
@@ -100,6 +104,7 @@ class Chunk:
                 self._name_heads[bucket] = head
             else:
                 del self._templates[key]  # type: ignore[arg-type]
+                del self._references[key]  # type: ignore[arg-type]
                 self._template_heads[bucket] = head
         self._added.clear()
 

@@ -118,6 +118,7 @@ def event_data_template(guid: bytes, fields: Sequence[tuple[str, int]]) -> Templ
 
 
 _U32 = struct.Struct("<I")
+_SYSTEM_COUNT = _U32.pack(SYSTEM_VALUES)
 _VARYING = struct.Struct("<QIIQ")  # TimeCreated, (ActivityID: NULL), ProcessID, ThreadID, RecordID
 _FRAGMENT = len(binxml.FRAGMENT_HEADER)
 
@@ -142,6 +143,7 @@ class EventKind:
     _head: bytes = field(init=False, repr=False)
     _descriptors: bytes = field(init=False, repr=False)
     _tail: bytes = field(init=False, repr=False)
+    _values_size: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         constant = {
@@ -174,6 +176,8 @@ class EventKind:
         object.__setattr__(
             self, "_tail", b"".join(encoded[i][1] for i in range(VERSION, EVENT_DATA))
         )
+        size = len(self._head) + _VARYING.size + len(self._tail)
+        object.__setattr__(self, "_values_size", size)
 
     def binxml(
         self,
@@ -189,11 +193,9 @@ class EventKind:
         """The record's binary XML at chunk offset `at`. `computer` is UTF-16LE;
         `event_data` the EventData instance's value count, descriptors and values."""
         outer = chunk.instance(self.system, at + _FRAGMENT)
-        values = self._head + _VARYING.pack(filetime, process_id, thread_id, record_id)
-        values += self._tail
-        nested_at = at + _FRAGMENT + len(outer) + 4 + 4 * SYSTEM_VALUES + len(values)
+        nested_at = at + _FRAGMENT + len(outer) + 4 + 4 * SYSTEM_VALUES + self._values_size
         inner = chunk.instance(self.event_data, nested_at + _FRAGMENT)
-        nested = binxml.FRAGMENT_HEADER + inner + event_data + binxml.END_OF_STREAM
+        nested_size = _FRAGMENT + len(inner) + len(event_data) + 1
         computer_descriptor = (
             descriptor(len(computer), binxml.STRING) if computer else descriptor(0, binxml.NULL)
         )
@@ -201,12 +203,20 @@ class EventKind:
             (
                 binxml.FRAGMENT_HEADER,
                 outer,
-                _U32.pack(SYSTEM_VALUES),
+                _SYSTEM_COUNT,
                 self._descriptors,
-                descriptor(len(nested), binxml.BINXML),
+                descriptor(nested_size, binxml.BINXML),
                 computer_descriptor,
-                values,
-                nested,
+                # values 0 to 16
+                self._head,
+                _VARYING.pack(filetime, process_id, thread_id, record_id),
+                self._tail,
+                # value 17: the EventData instance, a binary XML fragment of its own
+                binxml.FRAGMENT_HEADER,
+                inner,
+                event_data,
+                binxml.END_OF_STREAM,
+                # value 18
                 computer,
                 binxml.END_OF_STREAM,
             )
@@ -215,4 +225,4 @@ class EventKind:
 
 def event_data_values(descriptors: Sequence[bytes], values: Sequence[bytes]) -> bytes:
     """An EventData instance's values: count, descriptors, bytes."""
-    return _U32.pack(len(values)) + b"".join(descriptors) + b"".join(values)
+    return b"".join((_U32.pack(len(values)), *descriptors, *values))

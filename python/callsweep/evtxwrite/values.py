@@ -104,7 +104,12 @@ def encode_column(value_type: int, column: Sequence) -> tuple[list[bytes], list[
     if value_type == binxml.NULL:
         return [NULL_DESCRIPTOR] * len(column), [b""] * len(column)
     if value_type == binxml.STRING:  # the common case, without a call per value
-        values = [v.encode("utf-16-le") if v else b"" for v in column]
+        # Most columns repeat a few values: encode each once.
+        known: dict[str, bytes] = {}
+        values = [
+            known[v] if v in known else known.setdefault(v, v.encode("utf-16-le")) if v else b""
+            for v in column
+        ]
         return [_string_descriptor(len(b)) if b else NULL_DESCRIPTOR for b in values], values
     if value_type == binxml.GUID:
         return _variable(column, value_type, guid_bytes)
