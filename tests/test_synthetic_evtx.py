@@ -432,3 +432,43 @@ def test_a_record_larger_than_a_chunk_is_refused(tmp_path: Path):
         EvtxWriter(tmp_path / "x.evtx") as w,
     ):
         w.add(1, 0, lambda chunk, at: kind.binxml(chunk, at, 0, 1, 1, 1, b"", payload))
+
+
+WINDOWS_SYSMON = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "sbousseaden__EVTX-ATTACK-SAMPLES"
+    / "sysmon_10_11_outlfank_dumpert_and_andrewspecial_memdump.evtx"
+)
+
+
+@pytest.mark.skipif(not WINDOWS_SYSMON.exists(), reason="../shared/data is not beside the project")
+def test_templates_are_the_ones_windows_writes_for_sysmon(written):
+    import Evtx.Evtx as python_evtx
+    import Evtx.Views as views
+
+    def templates(path: Path) -> tuple[str, str]:
+        """The System and EventData templates of the first event 10, as python-evtx shows
+        them (names, substitution indices and types)."""
+        with python_evtx.Evtx(str(path)) as log:
+            for record in log.records():
+                values = record.root().substitutions()
+                if values[3].string() == "10":
+                    return (
+                        views.evtx_template_readable_view(record.root()),
+                        views.evtx_template_readable_view(values[17].root()),
+                    )
+        raise AssertionError(f"no event 10 in {path}")
+
+    system, event_data = templates(written.path)
+    windows_system, windows_event_data = templates(WINDOWS_SYSMON)
+    # The same System template, but for the Computer: a literal in Windows' (one host per log),
+    # a substitution here (one template for every host).
+    computer = "<Computer>[Conditional Substitution(index=18, type=1)]</Computer>"
+    assert computer in system
+    assert system.replace(computer, "<Computer>alice.insecurebank.local</Computer>") == (
+        windows_system
+    )
+    # Sysmon 13 added SourceUser and TargetUser at the end of event 10.
+    assert event_data.startswith(windows_event_data.removesuffix("</EventData>\n"))
