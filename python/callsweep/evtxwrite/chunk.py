@@ -43,10 +43,12 @@ BinXmlBuilder = Callable[["Chunk", int], bytes]
 
 
 class RecordTooLarge(ValueError):
-    pass
+    """A record that does not fit in an empty chunk."""
 
 
 class Chunk:
+    """A chunk being filled: its bytes, its name and template tables, its records."""
+
     def __init__(self) -> None:
         self.data = bytearray(CHUNK_SIZE)
         self.free = CHUNK_HEADER_SIZE
@@ -60,8 +62,10 @@ class Chunk:
         # The instance token of each defined template (the same bytes for every later use).
         self._references: dict[bytes, bytes] = {}
         self._template_heads = [0] * TEMPLATE_BUCKETS
-        # What the record being built added, to take back if it does not fit.
-        self._added: list[tuple[str, object, int, int]] = []
+        # What the record being built added (key, bucket, the bucket's previous head), to take
+        # back if it does not fit.
+        self._added_names: list[tuple[str, int, int]] = []
+        self._added_templates: list[tuple[bytes, int, int]] = []
 
     # ---- tables ----
 
@@ -83,7 +87,7 @@ class Chunk:
         for position, name in form.new_names:
             bucket = name_hash(name) % NAME_BUCKETS
             _U32.pack_into(definition, position, self._name_heads[bucket])
-            self._added.append(("name", name, bucket, self._name_heads[bucket]))
+            self._added_names.append((name, bucket, self._name_heads[bucket]))
             names[name] = self._name_heads[bucket] = offset + position
         for position, name in form.refs:
             _U32.pack_into(definition, position, names[name])
@@ -91,22 +95,25 @@ class Chunk:
         # Windows does not document: the template id modulo the bucket count serves.
         bucket = template.template_id % TEMPLATE_BUCKETS
         _U32.pack_into(definition, 0, self._template_heads[bucket])
-        self._added.append(("template", template.guid, bucket, self._template_heads[bucket]))
+        self._added_templates.append((template.guid, bucket, self._template_heads[bucket]))
         self._templates[template.guid] = self._template_heads[bucket] = offset
         reference = _INSTANCE.pack(0x0C, 1, template.template_id, offset)
         self._references[template.guid] = reference
         return reference + definition
 
     def _undo(self) -> None:
-        for kind, key, bucket, head in reversed(self._added):
-            if kind == "name":
-                del self._names[key]  # type: ignore[arg-type]
-                self._name_heads[bucket] = head
-            else:
-                del self._templates[key]  # type: ignore[arg-type]
-                del self._references[key]  # type: ignore[arg-type]
-                self._template_heads[bucket] = head
-        self._added.clear()
+        for name, bucket, head in reversed(self._added_names):
+            del self._names[name]
+            self._name_heads[bucket] = head
+        for guid, bucket, head in reversed(self._added_templates):
+            del self._templates[guid]
+            del self._references[guid]
+            self._template_heads[bucket] = head
+        self._forget_added()
+
+    def _forget_added(self) -> None:
+        self._added_names.clear()
+        self._added_templates.clear()
 
     # ---- records ----
 
@@ -114,7 +121,7 @@ class Chunk:
         """Adds a record whose binary XML `build` makes; False (the chunk unchanged) when it
         does not fit."""
         at = self.free
-        self._added.clear()
+        self._forget_added()
         body = build(self, at + RECORD_HEADER.size)
         unpadded = RECORD_HEADER.size + len(body) + 4
         size = unpadded + (-unpadded % 8)
@@ -123,7 +130,7 @@ class Chunk:
             if self.records == 0:
                 raise RecordTooLarge(f"record {record_id} needs {size} bytes, more than a chunk")
             return False
-        self._added.clear()
+        self._forget_added()
         data = self.data
         RECORD_HEADER.pack_into(data, at, RECORD_MAGIC, size, record_id, filetime)
         end = at + RECORD_HEADER.size + len(body)
