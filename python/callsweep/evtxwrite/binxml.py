@@ -178,7 +178,7 @@ def encode_definition(template: Template, at: int, next_offset: int, names: Name
 # stored (already in the chunk, or inline in the definition itself), the heads of the hash
 # buckets its new names and itself join, and where it lands. Which of its names the chunk
 # already holds fixes everything else (element sizes count inline names), so a definition is
-# encoded once per such set and then only patched: Python builds one per chunk and template.
+# encoded once per such set; each chunk then copies it and patches its offsets.
 
 
 @dataclass(frozen=True)

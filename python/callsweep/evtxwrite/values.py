@@ -2,8 +2,8 @@
 
 A template instance holds a descriptor per value (size u16, type u8, one unused byte) and then
 the values' bytes (MS-EVEN6 2.2.14; libevtx "Template instance data"). Encoding whole columns
-in list comprehensions, with caches for the low-cardinality kinds (GUIDs, SIDs), keeps the
-per-record work of the writer to joining bytes.
+in list comprehensions, each distinct string, GUID or SID once, keeps the per-record work of
+the writer to joining bytes.
 
 `None` (and the empty string) is written as a NULL value (type 0x00, size 0), as Windows writes
 an absent value: parsers render it as an empty or null field.
