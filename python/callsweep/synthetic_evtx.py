@@ -10,7 +10,9 @@ fields the rule does not read from the same row hashes, column-wise. Every field
 EventData value types are Sysmon's own (from Windows-written logs): GUIDs as GUID values,
 process and thread ids as UInt32, GrantedAccess as HexInt32, LogonId as HexInt64, ports as
 UInt16, booleans as Boolean, the rest (times included: `UtcTime` is text in Sysmon) as strings.
-An absent value (`None`) is a NULL value.
+An absent value (`None`) is a NULL value. `process.entity_id` of the synthetic rows is not a
+GUID (its second group is a decimal number of up to 5 digits): the GUID written holds that
+number in hex.
 """
 
 from __future__ import annotations
@@ -187,9 +189,6 @@ KINDS: dict[int, EventKind] = {
     )
     for event_id, (version, fields) in EVENTS.items()
 }
-EVENT_DATA_FIELDS: tuple[str, ...] = tuple(
-    dict.fromkeys(name for _, fields in EVENTS.values() for name, _ in fields)
-)
 
 USERS = ("NT AUTHORITY\\SYSTEM", "CONTOSO\\alice", "CONTOSO\\bob", "NT AUTHORITY\\LOCAL SERVICE")
 RULE_NAMES = ("-", "-", "technique_id=T1055,technique_name=Process Injection")
