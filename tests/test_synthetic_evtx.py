@@ -31,7 +31,7 @@ from callsweep.synthetic_evtx import (
     write_evtx_files,
 )
 
-# Every event id, several chunks, ~10% positives; small enough for a fast suite.
+# Every event id, a dozen chunks, ~100 positives; small enough for a fast suite.
 SHAPE = Shape(
     rows=3000,
     event10_share=0.4,
