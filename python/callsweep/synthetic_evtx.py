@@ -353,7 +353,7 @@ class WrittenEvtx:
 
 
 # Rows generated and encoded at a time: bounds memory whatever the file size.
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 # 100 ns ticks between 1601-01-01 and 1970-01-01.
 _FILETIME_UNIX_EPOCH = 116_444_736_000_000_000
 
