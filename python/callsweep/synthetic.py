@@ -9,7 +9,7 @@ never by running a matcher: `expected_alert` is an independent answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -85,6 +85,23 @@ class Shape:
     excluded_share: float = 0.05  # share of those whose target the rule excludes
     seed: int = 7
     chunk_rows: int = 500_000
+    hosts: int = len(HOSTS)  # distinct host names
+    time_span: timedelta | None = None  # rows spread evenly over it; None: one row per 37 ms
+    call_trace_frames: tuple[int, int] = (5, 15)  # fewest and most CallTrace frames
+    other_codes: tuple[str, ...] = OTHER_CODES  # event ids of the other rows, picked evenly
+
+    def __post_init__(self) -> None:
+        low, high = self.call_trace_frames
+        if not 1 <= low <= high:
+            raise ValueError(f"call_trace_frames must be 1 <= low <= high, not {low}, {high}")
+        if self.hosts < 1 or not self.other_codes:
+            raise ValueError("a shape needs at least one host and one other event code")
+
+
+def host_names(count: int) -> tuple[str, ...]:
+    """`count` host names: the usual five first, then numbered workstations."""
+    extra = (f"WKS-{i:05d}" for i in range(count - len(HOSTS)))
+    return (*HOSTS[:count], *extra)
 
 
 def _pick(h: pl.Expr, choices: tuple[str, ...]) -> pl.Expr:
@@ -126,26 +143,32 @@ def chunk(shape: Shape, offset: int, rows: int) -> pl.DataFrame:
         .then(pl.lit(""))
         .otherwise(pl.lit("+") + (h(6) % 0xFFFFF).cast(pl.String)),
     )
-    n_later = 4 + h(7) % 11  # 5 to 15 frames in all
+    low, high = shape.call_trace_frames
+    n_later = (low - 1) + h(7) % (high - low + 1)  # low to high frames in all
     later = [
         pl.when(n_later > k).then(
             pl.concat_str(
                 _pick(h(20 + k), LATER_FRAMES), pl.lit("+"), (h(40 + k) % 0xFFFFF).cast(pl.String)
             )
         )
-        for k in range(14)
+        for k in range(high - 1)
     ]
     start = datetime(2024, 3, 1, tzinfo=UTC)
+    if shape.time_span is None:
+        timestamp = pl.lit(start) + pl.duration(milliseconds=pl.col("i") * 37)
+    else:
+        step_us = shape.time_span // timedelta(microseconds=1) / max(shape.rows, 1)
+        timestamp = pl.lit(start) + pl.duration(microseconds=(pl.col("i") * step_us).cast(pl.Int64))
     frame = pl.DataFrame({"i": pl.int_range(offset, offset + rows, eager=True)}).with_columns(
         is10.alias("_is10"), syscall.alias("_syscall"), excluded.alias("_excluded")
     )
     return frame.select(
-        (pl.lit(start) + pl.duration(milliseconds=pl.col("i") * 37)).alias("@timestamp"),
-        _pick(h(8), HOSTS).alias("host.name"),
+        timestamp.alias("@timestamp"),
+        _pick(h(8), host_names(shape.hosts)).alias("host.name"),
         pl.lit("windows").alias("host.os.type"),
         pl.when(pl.col("_is10"))
         .then(pl.lit("10"))
-        .otherwise(_pick(h(9), OTHER_CODES))
+        .otherwise(_pick(h(9), shape.other_codes))
         .alias("event.code"),
         pl.when(pl.col("_is10"))
         .then(pl.lit(["process"]))
