@@ -104,7 +104,10 @@ class _AlertSink:
 @app.command()
 def scan(
     paths: Annotated[
-        list[str], typer.Argument(help="Parquet files, directories (walked recursively), globs.")
+        list[str],
+        typer.Argument(
+            help="Parquet and EVTX files, directories (walked recursively), globs, s3:// URLs."
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -184,7 +187,7 @@ def _report(summary: ScanSummary, sink: _AlertSink, out: Path | None) -> None:
 
 @app.command()
 def convert(
-    paths: Annotated[list[str], typer.Argument(help="EVTX files, directories, globs.")],
+    paths: Annotated[list[str], typer.Argument(help="EVTX files, directories, globs, s3:// URLs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the Parquet files.")],
     jobs: Annotated[
         int, typer.Option(help="Files converted at once (0: one per core).", min=0)

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pyarrow.parquet as pq
 
@@ -25,7 +25,7 @@ from callsweep import _native
 from callsweep.engines import Engine, LocalEngine
 from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
-from callsweep.sources.evtx import evtx_schema, open_evtx
+from callsweep.sources.evtx import evtx_schema, local_evtx, open_evtx
 
 SOURCE_KEY = b"callsweep.source"
 CONVERTIBLE = ("evtx",)
@@ -63,31 +63,43 @@ class ConvertSummary:
         return sum(r.bytes for r in self.reports if r.status == "converted")
 
 
-def output_path(source: InputFile, out_dir: Path, base: Path | None = None) -> Path:
+def output_path(source: InputFile, out_dir: Path, base: PurePath | None = None) -> Path:
     """`<out>/<path below base>` with the suffix `.parquet` for an input found in a folder,
     `base` being the folders' common parent (`mirror_base`), by default the input's own root;
     `<out>/<name>.parquet` for a file named alone."""
     if source.root is None:
         return out_dir / Path(source.path.name).with_suffix(".parquet")
-    base = (base or source.root).absolute()
-    return out_dir / source.path.absolute().relative_to(base).with_suffix(".parquet")
+    base = _absolute(base or source.root)
+    return out_dir / _absolute(source.path).relative_to(base).with_suffix(".parquet")
 
 
-def mirror_base(inputs: Iterable[InputFile]) -> Path | None:
+def mirror_base(inputs: Iterable[InputFile]) -> PurePath | None:
     """The deepest folder holding the roots of all inputs found in folders: one directory
     argument mirrors the tree below it, several mirror theirs side by side (`a/x.evtx` and
-    `b/x.evtx` become `out/a/x.parquet` and `out/b/x.parquet`)."""
-    roots = {str(s.root.absolute()) for s in inputs if s.root is not None}
-    return Path(os.path.commonpath(sorted(roots))) if roots else None
+    `b/x.evtx` become `out/a/x.parquet` and `out/b/x.parquet`). Inputs from object storage
+    and local ones have a base each (their paths have no common parent)."""
+    roots = {_absolute(s.root) for s in inputs if s.root is not None}
+    if not roots:
+        return None
+    return type(next(iter(roots)))(os.path.commonpath(sorted(str(r) for r in roots)))
+
+
+def _absolute(path: PurePath) -> PurePath:
+    # An object's `bucket/key` is already whole; a local path may be relative.
+    return path.absolute() if isinstance(path, Path) else path
 
 
 def _fingerprint(source: InputFile) -> bytes:
-    stat = source.path.stat()
+    if source.url:
+        size, mtime_ns = source.size, source.mtime_ns
+    else:
+        stat = source.path.stat()
+        size, mtime_ns = stat.st_size, stat.st_mtime_ns
     return json.dumps(
         {
-            "path": str(source.path),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
+            "path": source.location,
+            "size": size,
+            "mtime_ns": mtime_ns,
             "callsweep": _native.__version__,
         },
         sort_keys=True,
@@ -111,25 +123,26 @@ def convert_file(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
-    stream = open_evtx(str(source.path), threads=threads)
-    try:
-        writer = EventLayoutWriter(tmp, schema, row_group_rows)
+    with local_evtx(source.location) as local:
+        stream = open_evtx(local, threads=threads, name=source.location)
         try:
-            for batch in stream.batches():
-                writer.write(batch)
+            writer = EventLayoutWriter(tmp, schema, row_group_rows)
+            try:
+                for batch in stream.batches():
+                    writer.write(batch)
+            finally:
+                writer.close()
+            skipped = stream.skipped()
+            report_path = out.with_name(out.name + ".skipped.csv")
+            if skipped:
+                _write_skipped(report_path, skipped)
+            else:
+                report_path.unlink(missing_ok=True)
+            os.replace(tmp, out)
         finally:
-            writer.close()
-        skipped = stream.skipped()
-        report_path = out.with_name(out.name + ".skipped.csv")
-        if skipped:
-            _write_skipped(report_path, skipped)
-        else:
-            report_path.unlink(missing_ok=True)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     report = ConvertReport(
-        str(source.path), str(out), "converted", stream.records, len(skipped), source.size
+        source.location, str(out), "converted", stream.records, len(skipped), source.size
     )
     return report, skipped
 
@@ -159,12 +172,12 @@ def convert_partition(task: ConvertTask) -> tuple[ConvertReport, list[InputError
     result rather than raising, so the run goes on."""
     source, out = task.source, task.out
     if not task.force and is_unchanged(source, out):
-        return ConvertReport(str(source.path), str(out), "unchanged", bytes=0), []
+        return ConvertReport(source.location, str(out), "unchanged", bytes=0), []
     try:
         return convert_file(source, out, task.threads, task.row_group_rows)
     except (OSError, ValueError, RuntimeError) as exc:
-        message = str(exc).removeprefix(f"{source.path}: ")
-        return ConvertReport(str(source.path), str(out), "failed", error=message), []
+        message = str(exc).removeprefix(f"{source.location}: ")
+        return ConvertReport(source.location, str(out), "failed", error=message), []
 
 
 def convert(
@@ -194,7 +207,7 @@ def convert(
         elif source.root is None:
             summary.errors.append(
                 InputError(
-                    str(source.path),
+                    source.location,
                     f"{source.format} is already a format callsweep scans; nothing to convert",
                 )
             )
@@ -203,7 +216,8 @@ def convert(
     if on_start is not None:
         on_start(inputs)
     out_root = Path(out_dir)
-    base = mirror_base(inputs)
+    # Objects and local files have no common parent: each kind is mirrored below its own.
+    bases = {remote: mirror_base(s for s in inputs if bool(s.url) == remote) for remote in (0, 1)}
     cores = os.cpu_count() or 1
     # More files at once than there are files would only take decoder threads from them.
     jobs = max(1, min(jobs if jobs > 0 else cores, len(inputs)))
@@ -218,11 +232,11 @@ def convert(
     targets: dict[Path, InputFile] = {}
     tasks = []
     for source in inputs:
-        out = output_path(source, out_root, base)
+        out = output_path(source, out_root, bases[bool(source.url)])
         if out in targets:
             summary.errors.append(
                 InputError(
-                    str(source.path), f"would be written to {out}, as {targets[out].path} is"
+                    source.location, f"would be written to {out}, as {targets[out].location} is"
                 )
             )
             continue

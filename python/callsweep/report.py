@@ -101,7 +101,7 @@ class ConvertProgress:
 
     def start(self, inputs: Sequence[InputFile]) -> None:
         self._progress.start()
-        self._sizes = {str(i.path): i.size for i in inputs}
+        self._sizes = {i.location: i.size for i in inputs}
         total = sum(self._sizes.values()) or 1
         self._task = self._progress.add_task(
             "convert", total=total, rows=0, files=0, total_files=len(inputs)

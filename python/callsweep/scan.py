@@ -33,8 +33,9 @@ from callsweep.rules.ast import And, Compare, EventQuery, InSet
 from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
+from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
-from callsweep.sources.evtx import empty_evtx_frame, open_evtx
+from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -181,14 +182,14 @@ class Scanner:
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def plan(self, source: InputFile) -> InputPlan:
-        path = str(source.path)
+        path = source.location
         if source.format == "evtx":
             # Decoded as one stream: a single part; the row count is known once it is read.
             _, _, _, schema = self._queries(empty_evtx_frame().lazy(), pl.lit(path))
             missing = tuple(f for f in self.rule.required_fields if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing)
         try:
-            metadata = pq.read_metadata(path)
+            metadata = storage.read_parquet_metadata(path) if source.url else pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
             error = InputError(path, f"not a readable Parquet file: {exc}")
             raise ScanError([error]) from exc
@@ -296,14 +297,15 @@ class Scanner:
         count and the alerts come from the same batches); raises ScanError naming the file when
         it cannot be read at all. Damaged records are skipped and reported, not raised."""
         try:
-            stream = open_evtx(path)
-            event10, found = 0, []
-            for frame in stream.frames():
-                alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
-                event10 += int(count.collect().item())
-                batch = alerts.collect()
-                if batch.height:
-                    found.append(batch.to_arrow())
+            with local_evtx(path) as local:
+                stream = open_evtx(local, name=path)
+                event10, found = 0, []
+                for frame in stream.frames():
+                    alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
+                    event10 += int(count.collect().item())
+                    batch = alerts.collect()
+                    if batch.height:
+                        found.append(batch.to_arrow())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except BaseException as exc:
@@ -343,7 +345,7 @@ class Scanner:
 
         def items() -> Iterator[tuple[TaskItem, int]]:
             for source in found.files:
-                report = InputReport(str(source.path), source.format, source.size)
+                report = InputReport(source.location, source.format, source.size)
                 try:
                     plan = self.plan(source)
                 except ScanError as exc:
@@ -358,7 +360,7 @@ class Scanner:
                     entries.append((report, part, i == len(plan.parts) - 1))
                     # An EVTX file's rows are known once decoded: about one per 500 bytes.
                     rows = part.rows if source.format != "evtx" else part.bytes // 500
-                    item = TaskItem(str(source.path), source.format, part, key)
+                    item = TaskItem(source.location, source.format, part, key)
                     yield item, rows if part.read else 0
 
         def finish(report: InputReport, last: bool) -> None:
@@ -523,13 +525,13 @@ def scan_lazy(
     scanner = Scanner(rule, since, until)
     found = discover(_as_list(paths))
     streamed = [
-        InputError(str(f.path), "EVTX cannot be scanned lazily; convert it or use scan()")
+        InputError(f.location, "EVTX cannot be scanned lazily; convert it or use scan()")
         for f in found.files
         if f.format == "evtx"
     ]
     if found.errors or streamed:
         raise ScanError([*found.errors, *streamed])
-    plans = [scanner.alerts_query(str(f.path)) for f in found.files]
+    plans = [scanner.alerts_query(f.location) for f in found.files]
     if not plans:
         return alert_schema.empty_alerts().lazy()
     return pl.concat(plans, how="vertical")

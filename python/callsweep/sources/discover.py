@@ -12,7 +12,9 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
+
+from callsweep.sources import storage
 
 # Suffix -> format, for files met while walking a directory.
 SUFFIX_FORMATS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".evtx": "evtx"}
@@ -23,12 +25,21 @@ READABLE = "Parquet or EVTX"
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    # A local file; for an object on object storage, its `bucket/key` (the URL is in `url`).
+    path: PurePath
     format: str
     size: int
     # The directory the path was found under (a directory argument, or a glob's fixed part);
     # None for a file named explicitly. Conversion mirrors the tree below it.
-    root: Path | None = None
+    root: PurePath | None = None
+    url: str = ""
+    # Known without another request for objects (from the listing); local files are stat-ed.
+    mtime_ns: int | None = None
+
+    @property
+    def location(self) -> str:
+        """What readers open: the URL of an object, else the local path."""
+        return self.url or str(self.path)
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ def sniff_format(path: Path) -> str | None:
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     found = Discovery()
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()  # resolved local paths, object URLs
 
     def add(path: Path, fmt: str, root: Path | None) -> None:
         resolved = path.resolve()
@@ -76,6 +87,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
 
     for raw in paths:
         text = os.fspath(raw)
+        if storage.is_url(text):
+            _visit_remote(text, found, seen)
+            continue
         if not os.path.lexists(text) and glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -130,3 +144,57 @@ def _visit(path: Path, explicit: bool, add, found: Discovery, root: Path | None)
         add(path, fmt, root)
     except OSError as exc:
         found.errors.append(InputError(str(path), exc.strerror or str(exc)))
+
+
+def _visit_remote(url: str, found: Discovery, seen: set[Path | str]) -> None:
+    """An object, a prefix (walked like a directory) or a glob on object storage. Objects met
+    under a prefix or a glob are picked by suffix (sniffing each would cost a request); an
+    object named explicitly is sniffed like a local file."""
+
+    def add(obj: storage.RemoteObject, fmt: str, root: str | None) -> None:
+        if obj.url in seen:
+            return
+        seen.add(obj.url)
+        found.files.append(
+            InputFile(_bucket_path(obj.url), fmt, obj.size, root_path(root), obj.url, obj.mtime_ns)
+        )
+
+    def root_path(root: str | None) -> PurePath | None:
+        return None if root is None else _bucket_path(root)
+
+    def pick(objects, root: str) -> int:
+        count = 0
+        for obj in objects:
+            count += 1
+            suffix = PurePosixPath(obj.url).suffix.lower()
+            fmt = SUFFIX_FORMATS.get(suffix)
+            if fmt is None:
+                found.passed_over[suffix or "(no suffix)"] += 1
+            else:
+                add(obj, fmt, root)
+        return count
+
+    try:
+        if glob.has_magic(url):
+            if not pick(storage.glob(url), storage.glob_root(url)):
+                found.errors.append(InputError(url, "no object matches this pattern"))
+            return
+        obj = storage.stat(url)
+        if obj is None:
+            pick(storage.walk(url), url.rstrip("/"))
+            return
+        head = storage.read_head(url, 8)
+        fmt = next((f for magic, f in MAGIC_FORMATS.items() if head.startswith(magic)), None)
+        if fmt is None:
+            found.errors.append(
+                InputError(url, f"not a format callsweep reads (expected {READABLE})")
+            )
+            return
+        add(obj, fmt, None)
+    except storage.StorageError as exc:
+        found.errors.append(InputError(url, str(exc).removeprefix(f"{url}: ")))
+
+
+def _bucket_path(url: str) -> PurePosixPath:
+    """`s3://bucket/a/b.parquet` -> `bucket/a/b.parquet`: what conversion mirrors."""
+    return PurePosixPath(url.partition("://")[2])

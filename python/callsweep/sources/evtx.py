@@ -9,6 +9,7 @@ lists what it skipped (chunk, file offset, message).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -16,18 +17,30 @@ import polars as pl
 import pyarrow as pa
 
 from callsweep import _native
+from callsweep.sources import storage
 from callsweep.sources.discover import InputError
 
 BATCH_ROWS = 65_536
+FILE_PATH = "log.file.path"
 
 
 @dataclass(frozen=True)
 class EvtxStream:
     reader: _native.EvtxReader
-    path: str
+    path: str  # what the events and reports name: the input's path, or its URL
+    # The local file decoded, when it is not `path` (a temporary copy of an object).
+    copy: str | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        yield from pa.RecordBatchReader.from_stream(self.reader)
+        batches = pa.RecordBatchReader.from_stream(self.reader)
+        if self.copy is None:
+            yield from batches
+            return
+        for batch in batches:
+            # The decoder names the file it read; the events came from the object.
+            column = batch.schema.get_field_index(FILE_PATH)
+            name = pa.array([self.path] * batch.num_rows, batch.schema.field(column).type)
+            yield batch.set_column(column, FILE_PATH, name)
 
     def frames(self) -> Iterator[pl.DataFrame]:
         for batch in self.batches():
@@ -45,10 +58,32 @@ class EvtxStream:
         ]
 
 
-def open_evtx(path: str, batch_rows: int = BATCH_ROWS, threads: int = 0) -> EvtxStream:
+def open_evtx(
+    path: str, batch_rows: int = BATCH_ROWS, threads: int = 0, name: str | None = None
+) -> EvtxStream:
     """Opens an EVTX file (decoded on `threads` threads, 0: every core); OSError or ValueError
-    (naming the file) when it cannot be read."""
-    return EvtxStream(_native.EvtxReader(path, batch_rows, threads), path)
+    (naming the file) when it cannot be read. `name`: what reports call the file (the URL of
+    an object read from a local copy), by default its path."""
+    try:
+        reader = _native.EvtxReader(path, batch_rows, threads)
+    except (OSError, ValueError) as exc:
+        if name is None or name == path:
+            raise
+        raise type(exc)(str(exc).replace(path, name)) from exc
+    if name is None or name == path:
+        return EvtxStream(reader, path)
+    return EvtxStream(reader, name, copy=path)
+
+
+@contextmanager
+def local_evtx(location: str) -> Iterator[str]:
+    """A local path from which to decode the EVTX at `location`: the path itself, or a
+    temporary copy of an object on object storage (the decoder reads files)."""
+    if storage.is_url(location):
+        with storage.local_copy(location, suffix=".evtx") as local:
+            yield local
+    else:
+        yield location
 
 
 @cache
