@@ -9,8 +9,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from contenders import file_contenders
-
+from callsweep.benchmark.contenders import file_contenders
 from callsweep.rules.model import default_rule
 
 # What a fresh process holds before any contender runs (interpreter, polars, DuckDB, pyarrow).
