@@ -1,0 +1,280 @@
+"""`callsweep bench`: callsweep and every available alternative on the same Parquet files, timed in
+alternation pair by pair, at growing sizes, with the parity gate on their alert sets.
+
+Each alternative runs A B A B ... with callsweep, so the ratio of one pair is taken under the same
+load of a shared machine; the ratio quoted is the median of the pairs. Every run's alert set is
+compared, by provenance key, with callsweep's, and callsweep's with the generator's own answer
+(`expected_alert`, decided while generating, never by a matcher).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from callsweep import synthetic
+from callsweep.benchmark.alert_keys import (
+    CALLSWEEP,
+    RECORD_ID,
+    AlertKeys,
+    KeyedContender,
+    scan_contenders,
+    slice_universe,
+)
+from callsweep.benchmark.memory_probe import high_water_rss_mib
+from callsweep.benchmark.run_support import callsweep_fingerprint
+from callsweep.benchmark.timing import Timings, alternate
+from callsweep.rules.model import default_rule
+
+SIZES = {"small": 50_000, "medium": 500_000, "large": 5_000_000}
+SCALES = (1, 4, 16)
+GENERATOR = "generator"  # the answer the synthetic data was generated with
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one `callsweep bench` run measures."""
+
+    out: Path
+    shape: synthetic.Shape | None  # the 1x synthetic data set; None with the user's inputs
+    inputs: tuple[Path, ...] = ()  # the user's Parquet files instead of synthetic data
+    files: int = 1  # synthetic files per size (the rows are split between them)
+    scales: tuple[int, ...] = SCALES
+    rounds: int = 3
+    slice_rows: int = 20_000
+    memory: bool = True  # peak RSS of each contender in a fresh process per size
+
+
+@dataclass
+class Parity:
+    """One contender's alert set against the reference (callsweep's; callsweep's against the
+    generator's): the keys it missed and the keys it added."""
+
+    reference: str
+    missing: list[tuple[str, int]] = field(default_factory=list)
+    extra: list[tuple[str, int]] = field(default_factory=list)
+    unstable: bool = False  # its timed runs did not all give the same set
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra and not self.unstable
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"ok (= {self.reference})"
+        parts = [f"{len(self.missing)} missing", f"{len(self.extra)} extra"]
+        if self.unstable:
+            parts.append("differs between runs")
+        return f"MISMATCH vs {self.reference}: " + ", ".join(parts)
+
+
+@dataclass
+class ToolResult:
+    name: str
+    note: str
+    timings: Timings
+    alerts: int
+    parity: Parity
+    ratios: list[float] = field(default_factory=list)  # its time / callsweep's, pair by pair
+    peak_rss_mib: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+
+@dataclass
+class SizeResult:
+    scale: int
+    rows: int
+    bytes: int
+    files: list[str]
+    tools: list[ToolResult]
+    imports_only_rss_mib: float | None = None
+
+
+@dataclass
+class BenchResult:
+    sizes: list[SizeResult]
+    skipped: list[str]
+    code_before: str
+    code_after: str = ""
+
+    @property
+    def mismatches(self) -> list[str]:
+        return [
+            f"{size.rows:,} rows, {tool.name}: {tool.parity.describe()}"
+            for size in self.sizes
+            for tool in size.tools
+            if not tool.parity.ok
+        ]
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _file_shapes(shape: synthetic.Shape, files: int) -> list[synthetic.Shape]:
+    """The shape of each of `files` files sharing `shape.rows`; a seed of their own each."""
+    per_file = [shape.rows // files + (i < shape.rows % files) for i in range(files)]
+    return [
+        synthetic.Shape(**{**asdict(shape), "rows": rows, "seed": shape.seed + i})
+        for i, rows in enumerate(per_file)
+        if rows
+    ]
+
+
+def ensure_synthetic(folder: Path, shape: synthetic.Shape, files: int) -> list[Path]:
+    """The data set's files under `folder`, generated unless a file of the same shape is there
+    (the name is a digest of the shape, so a change of any knob generates anew)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for file_shape in _file_shapes(shape, files):
+        digest = hashlib.sha256(repr(file_shape).encode()).hexdigest()[:12]
+        path = folder / f"sysmon-{file_shape.rows}-{digest}.parquet"
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            synthetic.write_parquet(partial, file_shape)
+            partial.rename(path)  # never a half-written file under the final name
+        paths.append(path)
+    return paths
+
+
+def expected_keys(paths: Sequence[str]) -> AlertKeys:
+    found = set()
+    for path in paths:
+        hits = pl.scan_parquet(path).filter(pl.col("expected_alert")).select(RECORD_ID)
+        found |= {(path, record_id) for record_id in hits.collect().to_series().to_list()}
+    return frozenset(found)
+
+
+def _row_count(paths: Sequence[str]) -> int:
+    return sum(pl.scan_parquet(path).select(pl.len()).collect().item() for path in paths)
+
+
+# --- peak memory -----------------------------------------------------------------------------
+
+
+def _probe(name: str | None, paths: list[str], slice_rows: int) -> float:
+    """In a fresh process: one run of contender `name` (none: imports only); its peak RSS."""
+    if name is not None:
+        by_name = {c.name: c for c in scan_contenders(default_rule().query, slice_rows)[0]}
+        by_name[name].keys(paths)
+    return high_water_rss_mib()
+
+
+def peak_rss_alone(name: str | None, paths: list[str], slice_rows: int) -> float:
+    # spawn, not fork: a forked child would inherit this process's memory (see memory_probe).
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_probe, (name, paths, slice_rows))
+
+
+# --- timing and parity -----------------------------------------------------------------------
+
+
+class _Recorded:
+    """A contender's run as `alternate` times it (answering a count); keeps every alert set."""
+
+    def __init__(self, contender: KeyedContender, paths: list[str]) -> None:
+        self._contender, self._paths = contender, paths
+        self.answers: list[AlertKeys] = []
+
+    def __call__(self) -> int:
+        keys = self._contender.keys(self._paths)
+        self.answers.append(keys)
+        return len(keys)
+
+
+def _parity(answers: list[AlertKeys], reference: AlertKeys, reference_name: str) -> Parity:
+    first = answers[0]
+    return Parity(
+        reference=reference_name,
+        missing=sorted(reference - first),
+        extra=sorted(first - reference),
+        unstable=any(answer != first for answer in answers[1:]),
+    )
+
+
+def measure_size(
+    config: BenchConfig,
+    scale: int,
+    paths: list[str],
+    contenders: list[KeyedContender],
+    expected: AlertKeys | None,
+    log: Callable[[str], None],
+) -> SizeResult:
+    rows = _row_count(paths)
+    callsweep, alternatives = contenders[0], contenders[1:]
+    assert callsweep.name == CALLSWEEP
+    log(f"{rows:,} rows in {len(paths)} file(s): warming up (one untimed run each)")
+    # The untimed first run also reads the files into the page cache for everyone.
+    reference_run = _Recorded(callsweep, paths)
+    reference_run()
+    reference = reference_run.answers[0]
+    callsweep_runs = _Recorded(callsweep, paths)
+    callsweep_timings = Timings(CALLSWEEP, rows)
+    tools = []
+    for contender in alternatives:
+        runs = _Recorded(contender, paths)
+        runs()  # warm-up: DuckDB's connection, imports
+        sliced = contender.slice_rows is not None and contender.slice_rows < rows
+        scale_up = rows / contender.slice_rows if sliced else 1.0
+        timed_rows = contender.slice_rows if sliced else rows
+        pair = {
+            CALLSWEEP: Timings(CALLSWEEP, rows),
+            contender.name: Timings(contender.name, timed_rows, scale=scale_up),
+        }
+        alternate({CALLSWEEP: callsweep_runs, contender.name: runs}, pair, config.rounds)
+        callsweep_timings.seconds += pair[CALLSWEEP].seconds
+        callsweep_timings.cpu_seconds += pair[CALLSWEEP].cpu_seconds
+        callsweep_timings.answers += pair[CALLSWEEP].answers
+        timings = pair[contender.name]
+        ratios = [
+            alt * timings.scale / ours
+            for alt, ours in zip(timings.seconds, pair[CALLSWEEP].seconds, strict=True)
+        ]
+        wanted = reference & slice_universe(paths, contender.slice_rows) if sliced else reference
+        parity = _parity(runs.answers, wanted, CALLSWEEP + (" on slice" if sliced else ""))
+        tools.append(
+            ToolResult(
+                contender.name, contender.note, timings, len(runs.answers[0]), parity, ratios
+            )
+        )
+    if expected is not None:
+        ours = _parity([reference, *callsweep_runs.answers], expected, GENERATOR)
+    else:
+        ours = _parity([reference, *callsweep_runs.answers], reference, "itself")
+    tools.insert(
+        0, ToolResult(CALLSWEEP, callsweep.note, callsweep_timings, len(reference), ours, [1.0])
+    )
+    result = SizeResult(scale, rows, sum(os.path.getsize(p) for p in paths), paths, tools)
+    if config.memory:
+        log("peak RSS: one run of each contender in a fresh process")
+        result.imports_only_rss_mib = peak_rss_alone(None, paths, config.slice_rows)
+        for tool in tools:
+            tool.peak_rss_mib = peak_rss_alone(tool.name, paths, config.slice_rows)
+    return result
+
+
+def run_bench(config: BenchConfig, log: Callable[[str], None]) -> BenchResult:
+    contenders, skipped = scan_contenders(default_rule().query, config.slice_rows)
+    result = BenchResult(sizes=[], skipped=skipped, code_before=callsweep_fingerprint())
+    if config.shape is None:
+        paths = [str(path) for path in config.inputs]
+        result.sizes.append(measure_size(config, 1, paths, contenders, None, log))
+    else:
+        for scale in config.scales:
+            shape = synthetic.Shape(**{**asdict(config.shape), "rows": config.shape.rows * scale})
+            log(f"data: {shape.rows:,} synthetic rows ({scale}x)")
+            files = ensure_synthetic(config.out / "data", shape, config.files)
+            paths = [str(path) for path in files]
+            expected = expected_keys(paths)
+            result.sizes.append(measure_size(config, scale, paths, contenders, expected, log))
+    result.code_after = callsweep_fingerprint()
+    return result
