@@ -204,11 +204,16 @@ def write_charts(result: BenchResult, out: Path, stamp: str) -> list[Path]:
         ("time", "median seconds", lambda tool: tool.timings.median),
         ("memory", "peak RSS MiB (fresh process)", lambda tool: tool.peak_rss_mib),
     ):
+        series = {
+            name: [value(size.tools[index]) for size in result.sizes]
+            for index, name in enumerate(names)
+        }
+        series = {name: v for name, v in series.items() if None not in v}
+        if not series:  # peak RSS not measured (--no-memory)
+            continue
         figure, axis = plt.subplots(figsize=(8, 4))
-        for index, name in enumerate(names):
-            values = [value(size.tools[index]) for size in result.sizes]
-            if all(v is not None for v in values):
-                axis.plot(rows, values, marker="o", label=name)
+        for name, values in series.items():
+            axis.plot(rows, values, marker="o", label=name)
         axis.set_xscale("log")
         if metric == "time":
             axis.set_yscale("log")

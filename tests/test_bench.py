@@ -1,0 +1,96 @@
+"""`callsweep bench` end to end on a tiny size: every tool's alert set equals the generator's
+answer, the files are written, and a tool that gives a wrong answer fails the parity gate.
+No timings are asserted (speed is measured in bench/, not tested)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from callsweep import synthetic
+from callsweep.benchmark import alert_keys, runner
+from callsweep.benchmark.alert_keys import KeyedContender
+from callsweep.cli import EXIT_PARITY_FAILED, app
+
+TINY = ["--size", "3000", "--scales", "1,2", "--rounds", "2", "--slice-rows", "700"]
+
+
+def _json(out: Path) -> dict:
+    (report,) = out.glob("bench-*.json")
+    return json.loads(report.read_text())
+
+
+def test_every_tool_agrees_and_the_reports_are_written(tmp_path: Path):
+    pytest.importorskip("duckdb")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["bench", *TINY, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "parity ok" in result.output
+    report = _json(out)
+    assert report["parity_ok"] and report["mismatches"] == []
+    assert [size["rows"] for size in report["sizes"]] == [3000, 6000]
+    assert report["machine"]["cores"] >= 1 and report["machine"]["versions"]["polars"]
+    for size in report["sizes"]:
+        tools = {tool["name"]: tool for tool in size["tools"]}
+        assert set(tools) == {"callsweep", "polars-regex", "duckdb", "pyarrow-match-like",
+                              "python-re"}  # fmt: skip
+        # callsweep is judged by the generator's own answer, the others by callsweep's.
+        assert tools["callsweep"]["parity"]["reference"] == runner.GENERATOR
+        expected = sum(
+            synthetic.chunk(synthetic.Shape(rows=size["rows"]), 0, size["rows"])["expected_alert"]
+        )
+        assert expected > 0 and tools["callsweep"]["alerts"] == expected
+        assert all(tool["parity"]["ok"] for tool in tools.values())
+        assert tools["python-re"]["extrapolated"] and tools["python-re"]["alerts"] < expected
+        assert all(tool["peak_rss_mib"] > 0 for tool in tools.values())
+        assert len(tools["duckdb"]["ratios_pair_by_pair"]) == 2
+    for chart in ("throughput", "time", "memory"):
+        assert len(list(out.glob(f"bench-*-{chart}.png"))) == 1
+
+
+def _drops_one_alert(paths):
+    return frozenset(sorted(alert_keys.callsweep_keys(paths))[1:])
+
+
+def test_a_wrong_answer_fails_the_parity_gate(tmp_path: Path, monkeypatch):
+    real = runner.scan_contenders
+
+    def with_a_wrong_one(query, slice_rows):
+        contenders, skipped = real(query, slice_rows)
+        wrong = KeyedContender("fast-but-wrong", _drops_one_alert, "drops an alert")
+        return [*contenders, wrong], skipped
+
+    monkeypatch.setattr(runner, "scan_contenders", with_a_wrong_one)
+    out = tmp_path / "results"
+    args = ["bench", *TINY, "--scales", "1", "--no-memory", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == EXIT_PARITY_FAILED, result.output
+    assert "MISMATCH vs callsweep: 1 missing, 0 extra" in result.output
+    report = _json(out)
+    assert not report["parity_ok"]
+    (wrong,) = [t for t in report["sizes"][0]["tools"] if t["name"] == "fast-but-wrong"]
+    assert wrong["parity"]["missing"] == 1 and not wrong["parity"]["ok"]
+    others = [t for t in report["sizes"][0]["tools"] if t["name"] != "fast-but-wrong"]
+    assert all(t["parity"]["ok"] for t in others)
+
+
+def test_runs_that_disagree_with_each_other_fail_too():
+    first = frozenset({("a", 1), ("a", 2)})
+    parity = runner._parity([first, first - {("a", 2)}], first, "callsweep")
+    assert parity.unstable and not parity.ok
+    assert runner._parity([first, first], first, "callsweep").ok
+
+
+def test_the_generated_data_is_deterministic_per_seed(tmp_path: Path):
+    shape = synthetic.Shape(rows=2000, seed=3)
+    (a,) = runner.ensure_synthetic(tmp_path / "a", shape, files=1)
+    (b,) = runner.ensure_synthetic(tmp_path / "b", shape, files=1)
+    assert a.name == b.name and a.read_bytes() == b.read_bytes()
+    (c,) = runner.ensure_synthetic(tmp_path / "c", synthetic.Shape(rows=2000, seed=4), files=1)
+    assert c.name != a.name and c.read_bytes() != a.read_bytes()
+    parts = runner.ensure_synthetic(tmp_path / "d", shape, files=3)
+    assert runner._row_count([str(p) for p in parts]) == 2000 and len(set(parts)) == 3
