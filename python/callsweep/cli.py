@@ -18,6 +18,7 @@ from callsweep.alerts import AlertWriter
 from callsweep.benchmark import bench_report, runner
 from callsweep.convert import convert as convert_inputs
 from callsweep.engines import Engine, EngineError, make_engine
+from callsweep.layout import ROW_GROUP_ROWS
 from callsweep.report import (
     ConvertProgress,
     ScanProgress,
@@ -331,6 +332,9 @@ def bench(
         if not inputs:
             shape = synthetic.Shape(
                 rows=base_rows,
+                # Row groups as `callsweep convert` writes them (at most): memory must then stay
+                # flat from one size to the next.
+                chunk_rows=min(ROW_GROUP_ROWS, base_rows),
                 event10_share=event10_share,
                 syscall_share=positive_rate,
                 seed=seed,
@@ -359,11 +363,13 @@ def bench(
     result = runner.run_bench(config, lambda line: err_console.print(line, highlight=False))
     for skipped in result.skipped:
         err_console.print(f"[yellow]skipped[/]: {skipped}", highlight=False)
+    # The table has ten columns: wider than 80 even when stdout is a pipe or a log file.
+    wide = Console(soft_wrap=True, width=max(out_console.width, 150))
     for size_result in result.sizes:
-        out_console.print(bench_report.size_table(size_result))
+        wide.print(bench_report.size_table(size_result))
     scaling = bench_report.scaling_table(result)
     if scaling is not None:
-        out_console.print(scaling)
+        wide.print(scaling)
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     written = [bench_report.write_json(result, out, stamp, sys.argv)]
     try:

@@ -10,9 +10,11 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
-from callsweep.benchmark.runner import BenchResult, SizeResult
+from callsweep.benchmark.alert_keys import CALLSWEEP
+from callsweep.benchmark.runner import GENERATOR, BenchResult, SizeResult
 
 MIB = 1024 * 1024
 VERSIONED = ("callsweep", "polars", "pyarrow", "duckdb", "evtx", "orjson", "matplotlib")
@@ -125,19 +127,19 @@ def size_table(size: SizeResult) -> Table:
     table = Table(
         title=f"scan, {size.rows:,} rows, {size.bytes / 1e6:.1f} MB ({size.scale}x)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
-    for column in ("tool", "median s", "spread s", "rows/s", "MB/s", "ratio", "peak RSS MiB"):
-        table.add_column(column, justify="left" if column == "tool" else "right")
-    table.add_column("alerts", justify="right")
-    table.add_column("parity")
+    table.add_column("tool", no_wrap=True)
+    for column in ("median s", "range s", "rows/s", "MB/s", "ratio", "RSS MiB", "alerts"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("parity", no_wrap=True)
     for tool in size.tools:
         timings = tool.timings
         mark = "~" if timings.extrapolated else ""
-        parity = (
-            f"[green]ok[/] = {tool.parity.reference}"
-            if tool.parity.ok
-            else (f"[bold red]{tool.parity.describe()}[/]")
-        )
+        if tool.parity.ok:
+            parity = "[green]ok[/]" + (f" (= {GENERATOR})" if tool.name == CALLSWEEP else "")
+        else:
+            parity = f"[bold red]{tool.parity.describe()}[/]"
         table.add_row(
             tool.name + mark,
             f"{mark}{timings.median:.3f}",
@@ -149,15 +151,15 @@ def size_table(size: SizeResult) -> Table:
             f"{tool.alerts:,}",
             parity,
         )
+    notes = [
+        "ratio: the tool's time / callsweep's, median of the A B pairs;",
+        "parity: the alert set by (file, record id) equals callsweep's;",
+        "~: timed on a slice and extrapolated, parity on the same slice;",
+        "RSS: peak of one run in a fresh process",
+    ]
     if size.imports_only_rss_mib is not None:
-        table.caption = f"a fresh process holds {size.imports_only_rss_mib:.0f} MiB before any run"
-    table.caption = " ".join(
-        [
-            "ratio: the tool's time / callsweep's, median of the A B pairs.",
-            "~: timed on a slice, extrapolated (parity on the same slice).",
-            table.caption or "",
-        ]
-    )
+        notes.append(f"(imports alone: {size.imports_only_rss_mib:.0f} MiB)")
+    table.caption = " ".join(notes)
     return table
 
 
