@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from callsweep import synthetic
-from callsweep.benchmark import alert_keys, runner
+from callsweep.benchmark import alert_keys, convert_keys, runner
 from callsweep.benchmark.alert_keys import KeyedContender
+from callsweep.benchmark.convert_keys import ConvertContender
 from callsweep.cli import EXIT_PARITY_FAILED, app
 
 TINY = ["--size", "3000", "--scales", "1,2", "--rounds", "2", "--slice-rows", "700"]
@@ -48,8 +49,17 @@ def test_every_tool_agrees_and_the_reports_are_written(tmp_path: Path):
         assert tools["python-re"]["extrapolated"] and tools["python-re"]["alerts"] < expected
         assert all(tool["peak_rss_mib"] > 0 for tool in tools.values())
         assert len(tools["duckdb"]["ratios_pair_by_pair"]) == 2
+    convert = {tool["name"]: tool for tool in report["convert"]["tools"]}
+    assert set(convert) - {"evtx_dump"} == {"callsweep convert", "evtx+orjson+pyarrow"}
+    assert convert["callsweep convert"]["parity"]["reference"] == "generator (records, alerts)"
+    assert all(tool["parity"]["ok"] for tool in convert.values())
+    assert all(tool["records"] == 3000 for tool in convert.values())
     for chart in ("throughput", "time", "memory"):
         assert len(list(out.glob(f"bench-*-{chart}.png"))) == 1
+
+
+def _loses_one_record(out):
+    return frozenset(sorted(convert_keys.parquet_written(out))[1:])
 
 
 def _drops_one_alert(paths):
@@ -64,7 +74,17 @@ def test_a_wrong_answer_fails_the_parity_gate(tmp_path: Path, monkeypatch):
         wrong = KeyedContender("fast-but-wrong", _drops_one_alert, "drops an alert")
         return [*contenders, wrong], skipped
 
+    real_convert = runner.convert_contenders
+
+    def with_a_wrong_converter():
+        contenders, skipped = real_convert()
+        wrong = ConvertContender(
+            "converts-but-loses-one", "", convert_keys.run_callsweep, _loses_one_record
+        )
+        return [*contenders, wrong], skipped
+
     monkeypatch.setattr(runner, "scan_contenders", with_a_wrong_one)
+    monkeypatch.setattr(runner, "convert_contenders", with_a_wrong_converter)
     out = tmp_path / "results"
     args = ["bench", *TINY, "--scales", "1", "--no-memory", "--out", str(out)]
     result = CliRunner().invoke(app, args)
@@ -76,6 +96,10 @@ def test_a_wrong_answer_fails_the_parity_gate(tmp_path: Path, monkeypatch):
     assert wrong["parity"]["missing"] == 1 and not wrong["parity"]["ok"]
     others = [t for t in report["sizes"][0]["tools"] if t["name"] != "fast-but-wrong"]
     assert all(t["parity"]["ok"] for t in others)
+    by_name = {t["name"]: t for t in report["convert"]["tools"]}
+    assert by_name["converts-but-loses-one"]["parity"]["missing"] == 1
+    assert by_name["callsweep convert"]["parity"]["ok"]
+    assert len(report["mismatches"]) == 2
 
 
 def test_runs_that_disagree_with_each_other_fail_too():

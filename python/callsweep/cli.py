@@ -321,6 +321,9 @@ def bench(
     memory: Annotated[
         bool, typer.Option(help="Peak RSS of each tool in a fresh process per size.")
     ] = True,
+    convert: Annotated[
+        bool, typer.Option(help="Also time EVTX conversion (synthetic EVTX of the 1x size).")
+    ] = True,
 ) -> None:
     """Time callsweep against polars, DuckDB, pyarrow and plain Python on the same data, at
     growing sizes, and check that every tool raised exactly the same alerts."""
@@ -359,6 +362,7 @@ def bench(
         rounds=rounds,
         slice_rows=slice_rows,
         memory=memory,
+        convert=convert and not inputs,
     )
     result = runner.run_bench(config, lambda line: err_console.print(line, highlight=False))
     for skipped in result.skipped:
@@ -370,6 +374,8 @@ def bench(
     scaling = bench_report.scaling_table(result)
     if scaling is not None:
         wide.print(scaling)
+    if result.convert is not None:
+        wide.print(bench_report.size_table(result.convert, "convert"))
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     written = [bench_report.write_json(result, out, stamp, sys.argv)]
     try:

@@ -13,7 +13,6 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
-from callsweep.benchmark.alert_keys import CALLSWEEP
 from callsweep.benchmark.runner import GENERATOR, BenchResult, SizeResult
 
 MIB = 1024 * 1024
@@ -78,40 +77,42 @@ def as_json(result: BenchResult, command: list[str]) -> dict:
         "parity_ok": not result.mismatches,
         "mismatches": result.mismatches,
         "scaling": scaling(result),
-        "sizes": [
+        "convert": _size_json(result.convert, "records") if result.convert is not None else None,
+        "sizes": [_size_json(size) for size in result.sizes],
+    }
+
+
+def _size_json(size: SizeResult, count: str = "alerts") -> dict:
+    return {
+        "scale": size.scale,
+        "rows": size.rows,
+        "bytes": size.bytes,
+        "files": size.files,
+        "imports_only_rss_mib": size.imports_only_rss_mib,
+        "tools": [
             {
-                "scale": size.scale,
-                "rows": size.rows,
-                "bytes": size.bytes,
-                "files": size.files,
-                "imports_only_rss_mib": size.imports_only_rss_mib,
-                "tools": [
-                    {
-                        "name": tool.name,
-                        "note": tool.note,
-                        "median_seconds": tool.timings.median,
-                        "rows_per_second": tool.timings.rows_per_second,
-                        "mb_per_second": size.bytes / 1e6 / tool.timings.median,
-                        "extrapolated": tool.timings.extrapolated,
-                        "ratio_to_callsweep": tool.ratio,
-                        "ratios_pair_by_pair": tool.ratios,
-                        "peak_rss_mib": tool.peak_rss_mib,
-                        "alerts": tool.alerts,
-                        "parity": {
-                            "ok": tool.parity.ok,
-                            "reference": tool.parity.reference,
-                            "missing": len(tool.parity.missing),
-                            "extra": len(tool.parity.extra),
-                            "unstable": tool.parity.unstable,
-                            "missing_examples": tool.parity.missing[:10],
-                            "extra_examples": tool.parity.extra[:10],
-                        },
-                        "timings": tool.timings.as_json(),
-                    }
-                    for tool in size.tools
-                ],
+                "name": tool.name,
+                "note": tool.note,
+                "median_seconds": tool.timings.median,
+                "rows_per_second": tool.timings.rows_per_second,
+                "mb_per_second": size.bytes / 1e6 / tool.timings.median,
+                "extrapolated": tool.timings.extrapolated,
+                "ratio_to_callsweep": tool.ratio,
+                "ratios_pair_by_pair": tool.ratios,
+                "peak_rss_mib": tool.peak_rss_mib,
+                count: tool.alerts,
+                "parity": {
+                    "ok": tool.parity.ok,
+                    "reference": tool.parity.reference,
+                    "missing": len(tool.parity.missing),
+                    "extra": len(tool.parity.extra),
+                    "unstable": tool.parity.unstable,
+                    "missing_examples": tool.parity.missing[:10],
+                    "extra_examples": tool.parity.extra[:10],
+                },
+                "timings": tool.timings.as_json(),
             }
-            for size in result.sizes
+            for tool in size.tools
         ],
     }
 
@@ -123,21 +124,24 @@ def _rate(value: float) -> str:
     return f"{value:.0f}"
 
 
-def size_table(size: SizeResult) -> Table:
+def size_table(size: SizeResult, kind: str = "scan") -> Table:
+    """One size's figures; `kind` "convert" counts the records written, not alerts."""
     table = Table(
-        title=f"scan, {size.rows:,} rows, {size.bytes / 1e6:.1f} MB ({size.scale}x)",
+        title=f"{kind}, {size.rows:,} rows, {size.bytes / 1e6:.1f} MB ({size.scale}x)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("tool", no_wrap=True)
-    for column in ("median s", "range s", "rows/s", "MB/s", "ratio", "RSS MiB", "alerts"):
+    count = "records" if kind == "convert" else "alerts"
+    for column in ("median s", "range s", "rows/s", "MB/s", "ratio", "RSS MiB", count):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("parity", no_wrap=True)
     for tool in size.tools:
         timings = tool.timings
         mark = "~" if timings.extrapolated else ""
         if tool.parity.ok:
-            parity = "[green]ok[/]" + (f" (= {GENERATOR})" if tool.name == CALLSWEEP else "")
+            reference = tool.parity.reference
+            parity = "[green]ok[/]" + (f" (= {reference})" if GENERATOR in reference else "")
         else:
             parity = f"[bold red]{tool.parity.describe()}[/]"
         table.add_row(
@@ -153,7 +157,7 @@ def size_table(size: SizeResult) -> Table:
         )
     notes = [
         "ratio: the tool's time / callsweep's, median of the A B pairs;",
-        "parity: the alert set by (file, record id) equals callsweep's;",
+        f"parity: the set of {count} by (file, record id) equals the reference's;",
         "~: timed on a slice and extrapolated, parity on the same slice;",
         "RSS: peak of one run in a fresh process",
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import shutil
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from callsweep import synthetic
+from callsweep import synthetic, synthetic_evtx
 from callsweep.benchmark.alert_keys import (
     CALLSWEEP,
     RECORD_ID,
@@ -28,9 +29,10 @@ from callsweep.benchmark.alert_keys import (
     scan_contenders,
     slice_universe,
 )
+from callsweep.benchmark.convert_keys import ConvertContender, convert_contenders, scanned_alerts
 from callsweep.benchmark.memory_probe import high_water_rss_mib
 from callsweep.benchmark.run_support import callsweep_fingerprint
-from callsweep.benchmark.timing import Timings, alternate
+from callsweep.benchmark.timing import Timings, alternate, time_once
 from callsweep.rules.model import default_rule
 
 SIZES = {"small": 50_000, "medium": 500_000, "large": 5_000_000}
@@ -50,6 +52,7 @@ class BenchConfig:
     rounds: int = 3
     slice_rows: int = 20_000
     memory: bool = True  # peak RSS of each contender in a fresh process per size
+    convert: bool = True  # the EVTX conversion part (synthetic data only, at the 1x size)
 
 
 @dataclass
@@ -106,12 +109,16 @@ class BenchResult:
     skipped: list[str]
     code_before: str
     code_after: str = ""
+    convert: SizeResult | None = None  # EVTX -> Parquet, at the 1x size
 
     @property
     def mismatches(self) -> list[str]:
+        sizes = [("scan", size) for size in self.sizes]
+        if self.convert is not None:
+            sizes.append(("convert", self.convert))
         return [
-            f"{size.rows:,} rows, {tool.name}: {tool.parity.describe()}"
-            for size in self.sizes
+            f"{kind}, {size.rows:,} rows, {tool.name}: {tool.parity.describe()}"
+            for kind, size in sizes
             for tool in size.tools
             if not tool.parity.ok
         ]
@@ -262,6 +269,96 @@ def measure_size(
     return result
 
 
+# --- convert --------------------------------------------------------------------------------
+
+
+def _convert_probe(name: str, files: list[str], folder: str, out: str) -> float:
+    """In a fresh process: one run of convert contender `name`; its peak RSS."""
+    by_name = {c.name: c for c in convert_contenders()[0]}
+    by_name[name].run([Path(f) for f in files], Path(folder), Path(out))
+    return high_water_rss_mib()
+
+
+def measure_convert(
+    config: BenchConfig, shape: synthetic.Shape, log: Callable[[str], None]
+) -> tuple[SizeResult, list[str]]:
+    """Synthetic EVTX files converted by each contender, alternating with callsweep; parity on
+    the records written, and callsweep's converted output scanned to the generated positives."""
+    contenders, skipped = convert_contenders()
+    folder = config.out / "data" / "evtx"
+    shutil.rmtree(folder, ignore_errors=True)
+    log(f"data: {shape.rows:,} synthetic events as EVTX ({config.files} file(s))")
+    written = synthetic_evtx.write_evtx_files(folder, shape, config.files)
+    files = [w.path for w in written]
+    generated = frozenset(
+        (w.path.stem, rid)
+        for w in written
+        for rid in range(w.first_record_id, w.last_record_id + 1)
+    )
+    positives = frozenset((w.path.stem, rid) for w in written for rid in w.alert_record_ids)
+    runs_dir = config.out / "data" / "convert-runs"
+
+    def timed(contender: ConvertContender, answers: list[AlertKeys]) -> tuple[float, float, int]:
+        out = runs_dir / contender.name.replace(" ", "-")
+        shutil.rmtree(out, ignore_errors=True)  # untimed: every run starts from an empty folder
+        seconds, cpu, _ = time_once(lambda: contender.run(files, folder, out) or 0)
+        answers.append(contender.written(out))
+        if contender is contenders[0]:
+            answers.append(scanned_alerts(out))  # callsweep's output must alert as generated
+        return seconds, cpu, len(answers[-1])
+
+    ours = contenders[0]
+    ours_timings, ours_answers = Timings(ours.name, shape.rows), []
+    tools = []
+    for contender in contenders[1:]:
+        timings, answers = Timings(contender.name, shape.rows), []
+        ratios = []
+        for round_no in range(1, config.rounds + 1):
+            pair = []
+            for who, into, record in (
+                (ours, ours_answers, ours_timings),
+                (contender, answers, timings),
+            ):
+                seconds, cpu, answer = timed(who, into)
+                record.seconds.append(seconds)
+                record.cpu_seconds.append(cpu)
+                record.answers.append(answer)
+                pair.append(seconds)
+                log(f"  round {round_no}/{config.rounds}  {who.name:<28} {seconds:8.3f} s")
+            ratios.append(pair[1] / pair[0])
+        parity = _parity(answers, generated, GENERATOR + " (records)")
+        tools.append(
+            ToolResult(contender.name, contender.note, timings, len(answers[0]), parity, ratios)
+        )
+    if not ours_answers:  # no alternative ran: time callsweep alone
+        for _ in range(config.rounds):
+            seconds, cpu, answer = timed(ours, ours_answers)
+            ours_timings.seconds.append(seconds)
+            ours_timings.cpu_seconds.append(cpu)
+            ours_timings.answers.append(answer)
+    records, alerts = ours_answers[0::2], ours_answers[1::2]
+    parity = _parity(records, generated, GENERATOR + " (records, alerts)")
+    scanned = _parity(alerts, positives, GENERATOR)
+    parity.missing += scanned.missing
+    parity.extra += scanned.extra
+    parity.unstable |= scanned.unstable
+    ours_result = ToolResult(ours.name, ours.note, ours_timings, len(records[0]), parity, [1.0])
+    tools.insert(0, ours_result)
+    result = SizeResult(
+        1, shape.rows, sum(p.stat().st_size for p in files), [str(p) for p in files], tools
+    )
+    if config.memory:
+        log("peak RSS: one conversion by each contender in a fresh process")
+        for tool in tools:
+            out = runs_dir / "probe"
+            shutil.rmtree(out, ignore_errors=True)
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                args = (tool.name, [str(f) for f in files], str(folder), str(out))
+                tool.peak_rss_mib = pool.apply(_convert_probe, args)
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    return result, skipped
+
+
 def run_bench(config: BenchConfig, log: Callable[[str], None]) -> BenchResult:
     contenders, skipped = scan_contenders(default_rule().query, config.slice_rows)
     result = BenchResult(sizes=[], skipped=skipped, code_before=callsweep_fingerprint())
@@ -276,5 +373,8 @@ def run_bench(config: BenchConfig, log: Callable[[str], None]) -> BenchResult:
             paths = [str(path) for path in files]
             expected = expected_keys(paths)
             result.sizes.append(measure_size(config, scale, paths, contenders, expected, log))
+        if config.convert:
+            result.convert, convert_skipped = measure_convert(config, config.shape, log)
+            result.skipped += convert_skipped
     result.code_after = callsweep_fingerprint()
     return result
