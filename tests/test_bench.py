@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from callsweep import synthetic
+from callsweep import synthetic, synthetic_evtx
 from callsweep.benchmark import alert_keys, convert_keys, runner
 from callsweep.benchmark.alert_keys import KeyedContender
 from callsweep.benchmark.convert_keys import ConvertContender
@@ -118,3 +118,31 @@ def test_the_generated_data_is_deterministic_per_seed(tmp_path: Path):
     assert c.name != a.name and c.read_bytes() != a.read_bytes()
     parts = runner.ensure_synthetic(tmp_path / "d", shape, files=3)
     assert runner._row_count([str(p) for p in parts]) == 2000 and len(set(parts)) == 3
+
+
+def test_the_users_own_parquet_and_evtx_files(tmp_path: Path):
+    shape = synthetic.Shape(rows=2000, seed=5)
+    parquet = synthetic.write_parquet(tmp_path / "mine" / "a.parquet", shape)
+    evtx = synthetic_evtx.write_evtx(tmp_path / "mine" / "b.evtx", shape)
+    out = tmp_path / "results"
+    args = ["bench", str(parquet), str(evtx.path), "--rounds", "1", "--no-memory"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = _json(out)
+    assert [size["files"] for size in report["sizes"]] == [[str(parquet)]]
+    scan = {tool["name"]: tool for tool in report["sizes"][0]["tools"]}
+    # No generator's answer for the user's files: callsweep's own is the reference.
+    assert scan["callsweep"]["parity"]["reference"] == "itself"
+    assert scan["callsweep"]["alerts"] == sum(synthetic.chunk(shape, 0, 2000)["expected_alert"])
+    assert all(tool["parity"]["ok"] for tool in scan.values())
+    convert = {tool["name"]: tool for tool in report["convert"]["tools"]}
+    assert convert["callsweep convert"]["records"] == evtx.records == 2000
+    assert convert["evtx+orjson+pyarrow"]["parity"]["reference"] == "callsweep (records)"
+    assert all(tool["parity"]["ok"] for tool in convert.values())
+
+
+def test_other_inputs_are_refused_with_their_name(tmp_path: Path):
+    other = tmp_path / "alerts.csv"
+    other.write_text("x\n")
+    result = CliRunner().invoke(app, ["bench", str(other), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "alerts.csv" in result.output

@@ -285,7 +285,9 @@ def demo(
 def bench(
     inputs: Annotated[
         list[Path] | None,
-        typer.Argument(help="Your own Parquet files to measure on (default: synthetic data)."),
+        typer.Argument(
+            help="Your own Parquet (scan) and EVTX (convert) files (default: synthetic data)."
+        ),
     ] = None,
     size: Annotated[
         str,
@@ -351,8 +353,8 @@ def bench(
     if rounds < 1 or files < 1 or slice_rows < 1 or base_rows < 1 or min(scale_list) < 1:
         raise _fail("--size, --rounds, --files, --scales and --slice-rows must be positive")
     for path in inputs or []:
-        if path.suffix.lower() != ".parquet" or not path.is_file():
-            raise _fail(f"{path}: bench takes Parquet files (convert EVTX first)")
+        if path.suffix.lower() not in {".parquet", ".evtx"} or not path.is_file():
+            raise _fail(f"{path}: bench takes Parquet files (scanned) and EVTX files (converted)")
     config = runner.BenchConfig(
         out=out,
         shape=shape,
@@ -362,7 +364,7 @@ def bench(
         rounds=rounds,
         slice_rows=slice_rows,
         memory=memory,
-        convert=convert and not inputs,
+        convert=convert,
     )
     result = runner.run_bench(config, lambda line: err_console.print(line, highlight=False))
     for skipped in result.skipped:

@@ -29,7 +29,8 @@ PATH = "log.file.path"
 class ConvertContender:
     name: str
     note: str
-    run: Callable[[Sequence[Path], Path, Path], object]  # timed: (files, their folder, out)
+    # Timed: (the files, the folders or files to give the converter, the output folder).
+    run: Callable[[Sequence[Path], Sequence[Path], Path], object]
     written: Callable[[Path], AlertKeys]  # untimed: the (file stem, record id) of every record
 
 
@@ -50,14 +51,14 @@ def scanned_alerts(out: Path) -> AlertKeys:
     return _stem_keys(callsweep.scan(out).select(PATH, RECORD_ID))
 
 
-def run_callsweep(files: Sequence[Path], folder: Path, out: Path) -> object:
-    return convert([folder], out, force=True)
+def run_callsweep(files: Sequence[Path], roots: Sequence[Path], out: Path) -> object:
+    return convert(list(roots), out, force=True)
 
 
-def run_python_pipeline(files: Sequence[Path], folder: Path, out: Path) -> object:
+def run_python_pipeline(files: Sequence[Path], roots: Sequence[Path], out: Path) -> object:
     from callsweep.benchmark import evtx_python_pipeline  # needs the `bench` extra
 
-    return evtx_python_pipeline.convert_files(tuple(files), (folder,), out)
+    return evtx_python_pipeline.convert_files(tuple(files), tuple(roots), out)
 
 
 def evtx_dump_on_path() -> str | None:
@@ -70,8 +71,8 @@ def evtx_dump_on_path() -> str | None:
     return found if done.returncode == 0 and done.stdout.startswith("EVTX Parser") else None
 
 
-def run_evtx_dump(tool: str) -> Callable[[Sequence[Path], Path, Path], object]:
-    def run(files: Sequence[Path], folder: Path, out: Path) -> object:
+def run_evtx_dump(tool: str) -> Callable[[Sequence[Path], Sequence[Path], Path], object]:
+    def run(files: Sequence[Path], roots: Sequence[Path], out: Path) -> object:
         out.mkdir(parents=True, exist_ok=True)
         for path in files:  # it takes one file per run
             target = out / (path.stem + ".jsonl")

@@ -165,6 +165,10 @@ def _row_count(paths: Sequence[str]) -> int:
     return sum(pl.scan_parquet(path).select(pl.len()).collect().item() for path in paths)
 
 
+def _is_evtx(path: Path) -> bool:
+    return path.suffix.lower() == ".evtx"
+
+
 # --- peak memory -----------------------------------------------------------------------------
 
 
@@ -272,46 +276,69 @@ def measure_size(
 # --- convert --------------------------------------------------------------------------------
 
 
-def _convert_probe(name: str, files: list[str], folder: str, out: str) -> float:
+def _convert_probe(name: str, files: list[str], roots: list[str], out: str) -> float:
     """In a fresh process: one run of convert contender `name`; its peak RSS."""
     by_name = {c.name: c for c in convert_contenders()[0]}
-    by_name[name].run([Path(f) for f in files], Path(folder), Path(out))
+    by_name[name].run([Path(f) for f in files], [Path(r) for r in roots], Path(out))
     return high_water_rss_mib()
 
 
-def measure_convert(
-    config: BenchConfig, shape: synthetic.Shape, log: Callable[[str], None]
-) -> tuple[SizeResult, list[str]]:
-    """Synthetic EVTX files converted by each contender, alternating with callsweep; parity on
-    the records written, and callsweep's converted output scanned to the generated positives."""
-    contenders, skipped = convert_contenders()
+@dataclass(frozen=True)
+class EvtxSet:
+    """EVTX files to convert, the folders given to the converters (the files themselves when
+    the user named them), and what they hold if known (synthetic): every (file stem, record
+    id) and the positives among them."""
+
+    files: list[Path]
+    roots: list[Path]
+    records: AlertKeys | None = None
+    positives: AlertKeys | None = None
+
+
+def synthetic_evtx_set(config: BenchConfig, shape: synthetic.Shape) -> EvtxSet:
     folder = config.out / "data" / "evtx"
     shutil.rmtree(folder, ignore_errors=True)
-    log(f"data: {shape.rows:,} synthetic events as EVTX ({config.files} file(s))")
     written = synthetic_evtx.write_evtx_files(folder, shape, config.files)
-    files = [w.path for w in written]
-    generated = frozenset(
+    records = frozenset(
         (w.path.stem, rid)
         for w in written
         for rid in range(w.first_record_id, w.last_record_id + 1)
     )
     positives = frozenset((w.path.stem, rid) for w in written for rid in w.alert_record_ids)
+    return EvtxSet([w.path for w in written], [folder], records, positives)
+
+
+def measure_convert(
+    config: BenchConfig, evtx: EvtxSet, log: Callable[[str], None]
+) -> tuple[SizeResult, list[str]]:
+    """The EVTX files converted by each contender, alternating with callsweep; parity on the
+    records written, and callsweep's converted output scanned to the generated positives (the
+    user's files: every tool against callsweep's records)."""
+    contenders, skipped = convert_contenders()
+    files, roots = evtx.files, evtx.roots
     runs_dir = config.out / "data" / "convert-runs"
 
     def timed(contender: ConvertContender, answers: list[AlertKeys]) -> tuple[float, float, int]:
         out = runs_dir / contender.name.replace(" ", "-")
         shutil.rmtree(out, ignore_errors=True)  # untimed: every run starts from an empty folder
-        seconds, cpu, _ = time_once(lambda: contender.run(files, folder, out) or 0)
+        seconds, cpu, _ = time_once(lambda: contender.run(files, roots, out) or 0)
         answers.append(contender.written(out))
-        if contender is contenders[0]:
+        if contender is contenders[0] and evtx.positives is not None:
             answers.append(scanned_alerts(out))  # callsweep's output must alert as generated
         return seconds, cpu, len(answers[-1])
 
     ours = contenders[0]
-    ours_timings, ours_answers = Timings(ours.name, shape.rows), []
+    if evtx.records is None:  # the user's files: callsweep's answer is the reference
+        first: list[AlertKeys] = []
+        timed(ours, first)
+        reference, reference_name = first[0], "callsweep (records)"
+    else:
+        reference, reference_name = evtx.records, GENERATOR + " (records)"
+    rows = len(reference)
+    ours_timings, ours_answers = Timings(ours.name, rows), []
     tools = []
     for contender in contenders[1:]:
-        timings, answers = Timings(contender.name, shape.rows), []
+        timings, answers = Timings(contender.name, rows), []
         ratios = []
         for round_no in range(1, config.rounds + 1):
             pair = []
@@ -326,7 +353,7 @@ def measure_convert(
                 pair.append(seconds)
                 log(f"  round {round_no}/{config.rounds}  {who.name:<28} {seconds:8.3f} s")
             ratios.append(pair[1] / pair[0])
-        parity = _parity(answers, generated, GENERATOR + " (records)")
+        parity = _parity(answers, reference, reference_name)
         tools.append(
             ToolResult(contender.name, contender.note, timings, len(answers[0]), parity, ratios)
         )
@@ -336,16 +363,20 @@ def measure_convert(
             ours_timings.seconds.append(seconds)
             ours_timings.cpu_seconds.append(cpu)
             ours_timings.answers.append(answer)
-    records, alerts = ours_answers[0::2], ours_answers[1::2]
-    parity = _parity(records, generated, GENERATOR + " (records, alerts)")
-    scanned = _parity(alerts, positives, GENERATOR)
-    parity.missing += scanned.missing
-    parity.extra += scanned.extra
-    parity.unstable |= scanned.unstable
+    if evtx.positives is None:
+        records = ours_answers
+        parity = _parity(records, reference, "itself")
+    else:
+        records, alerts = ours_answers[0::2], ours_answers[1::2]
+        parity = _parity(records, reference, GENERATOR + " (records, alerts)")
+        scanned = _parity(alerts, evtx.positives, GENERATOR)
+        parity.missing += scanned.missing
+        parity.extra += scanned.extra
+        parity.unstable |= scanned.unstable
     ours_result = ToolResult(ours.name, ours.note, ours_timings, len(records[0]), parity, [1.0])
     tools.insert(0, ours_result)
     result = SizeResult(
-        1, shape.rows, sum(p.stat().st_size for p in files), [str(p) for p in files], tools
+        1, rows, sum(p.stat().st_size for p in files), [str(p) for p in files], tools
     )
     if config.memory:
         log("peak RSS: one conversion by each contender in a fresh process")
@@ -353,7 +384,7 @@ def measure_convert(
             out = runs_dir / "probe"
             shutil.rmtree(out, ignore_errors=True)
             with multiprocessing.get_context("spawn").Pool(1) as pool:
-                args = (tool.name, [str(f) for f in files], str(folder), str(out))
+                args = (tool.name, [str(f) for f in files], [str(r) for r in roots], str(out))
                 tool.peak_rss_mib = pool.apply(_convert_probe, args)
     shutil.rmtree(runs_dir, ignore_errors=True)
     return result, skipped
@@ -363,8 +394,15 @@ def run_bench(config: BenchConfig, log: Callable[[str], None]) -> BenchResult:
     contenders, skipped = scan_contenders(default_rule().query, config.slice_rows)
     result = BenchResult(sizes=[], skipped=skipped, code_before=callsweep_fingerprint())
     if config.shape is None:
-        paths = [str(path) for path in config.inputs]
-        result.sizes.append(measure_size(config, 1, paths, contenders, None, log))
+        paths = [str(path) for path in config.inputs if not _is_evtx(path)]
+        if paths:
+            result.sizes.append(measure_size(config, 1, paths, contenders, None, log))
+        evtx_files = [path for path in config.inputs if _is_evtx(path)]
+        if evtx_files and config.convert:
+            log(f"convert: {len(evtx_files)} EVTX file(s) of yours")
+            evtx = EvtxSet(evtx_files, evtx_files)
+            result.convert, convert_skipped = measure_convert(config, evtx, log)
+            result.skipped += convert_skipped
     else:
         for scale in config.scales:
             shape = synthetic.Shape(**{**asdict(config.shape), "rows": config.shape.rows * scale})
@@ -374,7 +412,9 @@ def run_bench(config: BenchConfig, log: Callable[[str], None]) -> BenchResult:
             expected = expected_keys(paths)
             result.sizes.append(measure_size(config, scale, paths, contenders, expected, log))
         if config.convert:
-            result.convert, convert_skipped = measure_convert(config, config.shape, log)
+            log(f"data: {config.shape.rows:,} synthetic events as EVTX ({config.files} file(s))")
+            evtx = synthetic_evtx_set(config, config.shape)
+            result.convert, convert_skipped = measure_convert(config, evtx, log)
             result.skipped += convert_skipped
     result.code_after = callsweep_fingerprint()
     return result
