@@ -102,11 +102,18 @@ def test_a_wrong_answer_fails_the_parity_gate(tmp_path: Path, monkeypatch):
     assert len(report["mismatches"]) == 2
 
 
+def _log(*answers):
+    log = runner.AnswerLog()
+    for answer in answers:
+        log.add(answer)
+    return log
+
+
 def test_runs_that_disagree_with_each_other_fail_too():
     first = frozenset({("a", 1), ("a", 2)})
-    parity = runner._parity([first, first - {("a", 2)}], first, "callsweep")
+    parity = runner._parity(_log(first, first - {("a", 2)}), first, "callsweep")
     assert parity.unstable and not parity.ok
-    assert runner._parity([first, first], first, "callsweep").ok
+    assert runner._parity(_log(first, first), first, "callsweep").ok
 
 
 def test_the_generated_data_is_deterministic_per_seed(tmp_path: Path):

@@ -189,26 +189,40 @@ def peak_rss_alone(name: str | None, paths: list[str], slice_rows: int) -> float
 # --- timing and parity -----------------------------------------------------------------------
 
 
+@dataclass
+class AnswerLog:
+    """A contender's first answer, and whether any later run answered otherwise: every run is
+    checked, but only one set is kept (a set per run would grow with the rounds)."""
+
+    first: AlertKeys | None = None
+    unstable: bool = False
+
+    def add(self, keys: AlertKeys) -> AlertKeys:
+        if self.first is None:
+            self.first = keys
+        elif keys != self.first:
+            self.unstable = True
+        return keys
+
+
 class _Recorded:
-    """A contender's run as `alternate` times it (answering a count); keeps every alert set."""
+    """A contender's run as `alternate` times it (answering a count); logs its alert sets."""
 
     def __init__(self, contender: KeyedContender, paths: list[str]) -> None:
         self._contender, self._paths = contender, paths
-        self.answers: list[AlertKeys] = []
+        self.answers = AnswerLog()
 
     def __call__(self) -> int:
-        keys = self._contender.keys(self._paths)
-        self.answers.append(keys)
-        return len(keys)
+        return len(self.answers.add(self._contender.keys(self._paths)))
 
 
-def _parity(answers: list[AlertKeys], reference: AlertKeys, reference_name: str) -> Parity:
-    first = answers[0]
+def _parity(answers: AnswerLog, reference: AlertKeys, reference_name: str) -> Parity:
+    first = answers.first if answers.first is not None else frozenset()
     return Parity(
         reference=reference_name,
         missing=sorted(reference - first),
         extra=sorted(first - reference),
-        unstable=any(answer != first for answer in answers[1:]),
+        unstable=answers.unstable,
     )
 
 
@@ -225,18 +239,23 @@ def measure_size(
     assert callsweep.name == CALLSWEEP
     log(f"{rows:,} rows in {len(paths)} file(s): warming up (one untimed run each)")
     # The untimed first run also reads the files into the page cache for everyone.
-    reference_run = _Recorded(callsweep, paths)
-    reference_run()
-    reference = reference_run.answers[0]
     callsweep_runs = _Recorded(callsweep, paths)
+    callsweep_runs()  # its untimed answer is the reference; the timed runs must repeat it
+    reference = callsweep_runs.answers.first
+    assert reference is not None
     callsweep_timings = Timings(CALLSWEEP, rows)
     tools = []
     for contender in alternatives:
         runs = _Recorded(contender, paths)
         runs()  # warm-up: DuckDB's connection, imports
-        sliced = contender.slice_rows is not None and contender.slice_rows < rows
-        scale_up = rows / contender.slice_rows if sliced else 1.0
-        timed_rows = contender.slice_rows if sliced else rows
+        # A sliced contender sees the first rows of the first file: judged on those keys, its
+        # time scaled by all rows / those rows (1.0 when the slice is the whole input).
+        universe = None
+        if contender.slice_rows is not None:
+            universe = slice_universe(paths, contender.slice_rows)
+        timed_rows = len(universe) if universe is not None else rows
+        sliced = timed_rows < rows
+        scale_up = rows / timed_rows if sliced else 1.0
         pair = {
             CALLSWEEP: Timings(CALLSWEEP, rows),
             contender.name: Timings(contender.name, timed_rows, scale=scale_up),
@@ -250,17 +269,22 @@ def measure_size(
             alt * timings.scale / ours
             for alt, ours in zip(timings.seconds, pair[CALLSWEEP].seconds, strict=True)
         ]
-        wanted = reference & slice_universe(paths, contender.slice_rows) if sliced else reference
+        wanted = reference & universe if sliced and universe is not None else reference
         parity = _parity(runs.answers, wanted, CALLSWEEP + (" on slice" if sliced else ""))
         tools.append(
             ToolResult(
-                contender.name, contender.note, timings, len(runs.answers[0]), parity, ratios
+                contender.name,
+                contender.note,
+                timings,
+                len(runs.answers.first or ()),
+                parity,
+                ratios,
             )
         )
     if expected is not None:
-        ours = _parity([reference, *callsweep_runs.answers], expected, GENERATOR)
+        ours = _parity(callsweep_runs.answers, expected, GENERATOR)
     else:
-        ours = _parity([reference, *callsweep_runs.answers], reference, "itself")
+        ours = _parity(callsweep_runs.answers, reference, "itself")
     tools.insert(
         0, ToolResult(CALLSWEEP, callsweep.note, callsweep_timings, len(reference), ours, [1.0])
     )
@@ -318,27 +342,30 @@ def measure_convert(
     files, roots = evtx.files, evtx.roots
     runs_dir = config.out / "data" / "convert-runs"
 
-    def timed(contender: ConvertContender, answers: list[AlertKeys]) -> tuple[float, float, int]:
+    ours = contenders[0]
+    ours_alerts = AnswerLog()  # callsweep's output must alert as generated
+
+    def timed(contender: ConvertContender, answers: AnswerLog) -> tuple[float, float, int]:
         out = runs_dir / contender.name.replace(" ", "-")
         shutil.rmtree(out, ignore_errors=True)  # untimed: every run starts from an empty folder
         seconds, cpu, _ = time_once(lambda: contender.run(files, roots, out) or 0)
-        answers.append(contender.written(out))
-        if contender is contenders[0] and evtx.positives is not None:
-            answers.append(scanned_alerts(out))  # callsweep's output must alert as generated
-        return seconds, cpu, len(answers[-1])
+        written = answers.add(contender.written(out))
+        if contender is ours and evtx.positives is not None:
+            ours_alerts.add(scanned_alerts(out))
+        return seconds, cpu, len(written)
 
-    ours = contenders[0]
-    if evtx.records is None:  # the user's files: callsweep's answer is the reference
-        first: list[AlertKeys] = []
-        timed(ours, first)
-        reference, reference_name = first[0], "callsweep (records)"
+    ours_answers = AnswerLog()
+    if evtx.records is None:  # the user's files: callsweep's (untimed) answer is the reference
+        timed(ours, ours_answers)
+        reference, reference_name = ours_answers.first, "callsweep (records)"
+        assert reference is not None
     else:
         reference, reference_name = evtx.records, GENERATOR + " (records)"
     rows = len(reference)
-    ours_timings, ours_answers = Timings(ours.name, rows), []
+    ours_timings = Timings(ours.name, rows)
     tools = []
     for contender in contenders[1:]:
-        timings, answers = Timings(contender.name, rows), []
+        timings, answers = Timings(contender.name, rows), AnswerLog()
         ratios = []
         for round_no in range(1, config.rounds + 1):
             pair = []
@@ -354,26 +381,24 @@ def measure_convert(
                 log(f"  round {round_no}/{config.rounds}  {who.name:<28} {seconds:8.3f} s")
             ratios.append(pair[1] / pair[0])
         parity = _parity(answers, reference, reference_name)
-        tools.append(
-            ToolResult(contender.name, contender.note, timings, len(answers[0]), parity, ratios)
-        )
-    if not ours_answers:  # no alternative ran: time callsweep alone
+        count = len(answers.first or ())
+        tools.append(ToolResult(contender.name, contender.note, timings, count, parity, ratios))
+    if not ours_timings.seconds:  # no alternative ran: time callsweep alone
         for _ in range(config.rounds):
             seconds, cpu, answer = timed(ours, ours_answers)
             ours_timings.seconds.append(seconds)
             ours_timings.cpu_seconds.append(cpu)
             ours_timings.answers.append(answer)
     if evtx.positives is None:
-        records = ours_answers
-        parity = _parity(records, reference, "itself")
+        parity = _parity(ours_answers, reference, "itself")
     else:
-        records, alerts = ours_answers[0::2], ours_answers[1::2]
-        parity = _parity(records, reference, GENERATOR + " (records, alerts)")
-        scanned = _parity(alerts, evtx.positives, GENERATOR)
+        parity = _parity(ours_answers, reference, GENERATOR + " (records, alerts)")
+        scanned = _parity(ours_alerts, evtx.positives, GENERATOR)
         parity.missing += scanned.missing
         parity.extra += scanned.extra
         parity.unstable |= scanned.unstable
-    ours_result = ToolResult(ours.name, ours.note, ours_timings, len(records[0]), parity, [1.0])
+    count = len(ours_answers.first or ())
+    ours_result = ToolResult(ours.name, ours.note, ours_timings, count, parity, [1.0])
     tools.insert(0, ours_result)
     result = SizeResult(
         1, rows, sum(p.stat().st_size for p in files), [str(p) for p in files], tools
