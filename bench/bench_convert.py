@@ -63,10 +63,16 @@ from parquet_layouts import (
     write_callsweep_layout,
     write_flat_layout,
 )
-from run_support import callsweep_fingerprint, log, peak_rss_mib, verdict, write_results
-from timing import Timings
 
 from callsweep import _native
+from callsweep.benchmark.run_support import (
+    callsweep_fingerprint,
+    log,
+    peak_rss_mib,
+    verdict,
+    write_results,
+)
+from callsweep.benchmark.timing import Timings
 
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import distributed
 import polars as pl
-from run_support import callsweep_fingerprint, log, verdict, write_results
-from timing import Timings, alternate
 
 import callsweep
 from callsweep import synthetic
+from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results
+from callsweep.benchmark.timing import Timings, alternate
 from callsweep.engines import DaskEngine, LocalEngine
 from callsweep.scan import Scanner
 

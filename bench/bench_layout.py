@@ -26,11 +26,11 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from run_support import callsweep_fingerprint, log, verdict, write_results
-from timing import Timings, alternate
 
 import callsweep
 from callsweep import synthetic
+from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results
+from callsweep.benchmark.timing import Timings, alternate
 from callsweep.layout import EventLayoutWriter
 
 BENCH_DIR = Path(__file__).resolve().parent

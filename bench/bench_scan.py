@@ -20,16 +20,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow
-from contenders import (
-    ALERTS,
-    DUCKDB_THREADS,
-    POLARS_ENGINE,
-    ROWS,
-    ColumnContender,
-    FileContender,
-    column_contenders,
-    file_contenders,
-)
 from dataset import (
     CALL_TRACE,
     ensure_dataset,
@@ -39,8 +29,6 @@ from dataset import (
     row_groups,
     warm_page_cache,
 )
-from memory_probe import IMPORTS_ONLY, peak_rss_alone
-from run_support import callsweep_fingerprint, log, peak_rss_mib, verdict, write_results
 from scan_report import (
     bullet_list,
     column_table,
@@ -49,10 +37,28 @@ from scan_report import (
     targets,
     targets_table,
 )
-from timing import Timings, alternate
 
 import callsweep
 from callsweep import _native
+from callsweep.benchmark.contenders import (
+    ALERTS,
+    DUCKDB_THREADS,
+    POLARS_ENGINE,
+    ROWS,
+    ColumnContender,
+    FileContender,
+    column_contenders,
+    file_contenders,
+)
+from callsweep.benchmark.memory_probe import IMPORTS_ONLY, peak_rss_alone
+from callsweep.benchmark.run_support import (
+    callsweep_fingerprint,
+    log,
+    peak_rss_mib,
+    verdict,
+    write_results,
+)
+from callsweep.benchmark.timing import Timings, alternate
 from callsweep.rules.model import default_rule
 
 BENCH_DIR = Path(__file__).resolve().parent

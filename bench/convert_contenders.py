@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import evtx_python_pipeline
 from evtx_inputs import EvtxInput, relative_output
 
+from callsweep.benchmark import evtx_python_pipeline
 from callsweep.convert import ConvertSummary, convert
 from callsweep.sources.evtx import open_evtx
 

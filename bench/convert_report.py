@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from convert_contenders import CALLSWEEP, EVTX_DUMP, PYTHON
 from evtx_inputs import EvtxInput
-from timing import Timings
+
+from callsweep.benchmark.timing import Timings
 
 GIB_MIB = 1024
 

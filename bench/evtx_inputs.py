@@ -26,6 +26,8 @@ from pathlib import Path
 
 import evtx
 
+from callsweep.benchmark.evtx_python_pipeline import relative_output  # noqa: F401 (re-exported)
+
 SAMPLES = Path("/work/shared/data")
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
@@ -261,15 +263,6 @@ def chunk_occurrences(path: Path, sample: Path) -> int:
 
 def sample_chunk_count(sample: Path) -> int:
     return sum(1 for _ in _chunks(sample))
-
-
-def relative_output(path: Path, roots: tuple[Path, ...]) -> Path:
-    """Where an output for `path` goes below the output folder: its place below the directory
-    it was found in, or its name for a file given directly (callsweep's own mapping)."""
-    for root in roots:
-        if root in path.parents:
-            return path.relative_to(root)
-    return Path(path.name)
 
 
 def warm_page_cache(files: tuple[Path, ...], block: int = 1 << 24) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from timing import Timings
+from callsweep.benchmark.timing import Timings
 
 BASELINE = "callsweep"
 KERNEL = "kernel"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +13,12 @@ import typer
 from rich.console import Console
 
 from callsweep import demo as demo_data
+from callsweep import synthetic
 from callsweep.alerts import AlertWriter
+from callsweep.benchmark import bench_report, runner
 from callsweep.convert import convert as convert_inputs
 from callsweep.engines import Engine, EngineError, make_engine
+from callsweep.layout import ROW_GROUP_ROWS
 from callsweep.report import (
     ConvertProgress,
     ScanProgress,
@@ -33,6 +36,8 @@ from callsweep.scan import Scanner, ScanSummary
 # 3 alerts were found and --fail-on-alert asked to say so.
 EXIT_INPUT_FAILED = 2
 EXIT_ALERTS = 3
+# `callsweep bench`: an alternative (or callsweep) gave a different alert set.
+EXIT_PARITY_FAILED = 4
 TABLE_ROWS = 50
 
 app = typer.Typer(
@@ -274,6 +279,122 @@ def demo(
             "planted in the demo data were found",
             highlight=False,
         )
+
+
+@app.command()
+def bench(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Your own Parquet (scan) and EVTX (convert) files (default: synthetic data)."
+        ),
+    ] = None,
+    size: Annotated[
+        str,
+        typer.Option(help="The 1x synthetic data set: small, medium, large, or a row count."),
+    ] = "small",
+    out: Annotated[Path, typer.Option(help="Results (JSON, PNG) and the generated data.")] = Path(
+        "bench-results"
+    ),
+    rounds: Annotated[int, typer.Option(help="A B rounds per alternative and size.")] = 3,
+    scales: Annotated[
+        str, typer.Option(help="Sizes measured, as multiples of --size (synthetic data only).")
+    ] = "1,4,16",
+    files: Annotated[int, typer.Option(help="Synthetic files per size.")] = 1,
+    event10_share: Annotated[float, typer.Option(help="Share of rows that are event 10.")] = 1.0,
+    other_codes: Annotated[
+        str, typer.Option(help="Event ids of the other rows, picked evenly.")
+    ] = ",".join(synthetic.OTHER_CODES),
+    positive_rate: Annotated[
+        float,
+        typer.Option(help="Share of event-10 rows with a direct-syscall first frame."),
+    ] = 0.005,
+    call_trace_frames: Annotated[
+        str, typer.Option(help="Fewest and most CallTrace frames, as LOW,HIGH.")
+    ] = "5,15",
+    hosts: Annotated[int, typer.Option(help="Distinct host names.")] = len(synthetic.HOSTS),
+    time_span_hours: Annotated[
+        float | None, typer.Option(help="Spread the rows over this many hours.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Generator seed (same seed, same data).")] = 7,
+    slice_rows: Annotated[
+        int, typer.Option(help="Rows the per-row Python contender is timed on (extrapolated).")
+    ] = 20_000,
+    memory: Annotated[
+        bool, typer.Option(help="Peak RSS of each tool in a fresh process per size.")
+    ] = True,
+    convert: Annotated[
+        bool, typer.Option(help="Also time EVTX conversion (synthetic EVTX of the 1x size).")
+    ] = True,
+) -> None:
+    """Time callsweep against polars, DuckDB, pyarrow and plain Python on the same data, at
+    growing sizes, and check that every tool raised exactly the same alerts."""
+    try:
+        scale_list = tuple(int(s) for s in scales.split(","))
+        low, high = (int(n) for n in call_trace_frames.split(","))
+        base_rows = runner.SIZES.get(size) or int(size.replace("_", ""))
+        shape = None
+        if not inputs:
+            shape = synthetic.Shape(
+                rows=base_rows,
+                # Row groups as `callsweep convert` writes them (at most): memory must then stay
+                # flat from one size to the next.
+                chunk_rows=min(ROW_GROUP_ROWS, base_rows),
+                event10_share=event10_share,
+                syscall_share=positive_rate,
+                seed=seed,
+                hosts=hosts,
+                time_span=timedelta(hours=time_span_hours) if time_span_hours else None,
+                call_trace_frames=(low, high),
+                other_codes=tuple(code.strip() for code in other_codes.split(",")),
+            )
+    except ValueError as exc:
+        raise _fail(f"bad option value: {exc}") from None
+    if rounds < 1 or files < 1 or slice_rows < 1 or base_rows < 1 or min(scale_list) < 1:
+        raise _fail("--size, --rounds, --files, --scales and --slice-rows must be positive")
+    for path in inputs or []:
+        if path.suffix.lower() not in {".parquet", ".evtx"} or not path.is_file():
+            raise _fail(f"{path}: bench takes Parquet files (scanned) and EVTX files (converted)")
+    config = runner.BenchConfig(
+        out=out,
+        shape=shape,
+        inputs=tuple(inputs or ()),
+        files=files,
+        scales=scale_list,
+        rounds=rounds,
+        slice_rows=slice_rows,
+        memory=memory,
+        convert=convert,
+    )
+    result = runner.run_bench(config, lambda line: err_console.print(line, highlight=False))
+    for skipped in result.skipped:
+        err_console.print(f"[yellow]skipped[/]: {skipped}", highlight=False)
+    # The table has ten columns: wider than 80 even when stdout is a pipe or a log file.
+    wide = Console(soft_wrap=True, width=max(out_console.width, 150))
+    for size_result in result.sizes:
+        wide.print(bench_report.size_table(size_result))
+    scaling = bench_report.scaling_table(result)
+    if scaling is not None:
+        wide.print(scaling)
+    if result.convert is not None:
+        wide.print(bench_report.size_table(result.convert, "convert"))
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    written = [bench_report.write_json(result, out, stamp, sys.argv)]
+    try:
+        written += bench_report.write_charts(result, out, stamp)
+    except ImportError:
+        err_console.print(
+            "[yellow]skipped[/]: PNG charts (matplotlib missing: pip install 'callsweep[bench]')"
+        )
+    for path in written:
+        out_console.print(f"written: {path}", highlight=False)
+    if result.code_before != result.code_after:
+        err_console.print("[red]callsweep's files changed during the run[/]: numbers may mix two")
+    if result.mismatches:
+        for mismatch in result.mismatches:
+            err_console.print(f"[bold red]parity failed[/]: {mismatch}", highlight=False)
+        raise typer.Exit(EXIT_PARITY_FAILED)
+    out_console.print("[green]parity ok[/]: every tool raised exactly callsweep's alerts")
 
 
 def main() -> None:

@@ -9,11 +9,14 @@ where`) is a membership test on the multi-valued `event.category`, every other f
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Sequence
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from callsweep.rules.analysis import CATEGORY_FIELD
 from callsweep.rules.ast import And, Compare, EventQuery, Length, Node, Not, Or, Wildcard
@@ -193,3 +196,56 @@ def _python(node: Node, index: dict[str, int]) -> RowTest:
             compare, at = _OPS[op], index[f]
             return lambda row: row[at] is not None and bool(compare(len(row[at]), n))
     raise NotImplementedError(f"the benchmark does not translate {node!r}")
+
+
+# --- pyarrow compute -------------------------------------------------------------------------
+
+
+def arrow_mask(query: EventQuery, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """The whole query as a boolean mask over `table`; wildcards become
+    `pc.match_like(..., ignore_case=True)` with the `like_pattern` translation.
+
+    pyarrow folds case as RE2 does, by Unicode simple case folding (U+212A KELVIN SIGN matches
+    `k`, U+017F LONG S matches `s`, `É` matches `é`), where Elasticsearch folds ASCII letters
+    only: on non-ASCII values its answer can differ from callsweep's (the synthetic data is ASCII).
+    """
+    condition = _arrow(query.condition, table)
+    if query.category == "any":
+        return condition
+    return pc.and_(_list_contains(table.column(CATEGORY_FIELD), query.category), condition)
+
+
+def _list_contains(column: pa.ChunkedArray, value: str) -> pa.Array:
+    """Per row: does the list hold `value` (false for a null list); pyarrow has no such kernel."""
+    column = column.combine_chunks()
+    hits = pc.equal(pc.list_flatten(column), value).fill_null(False)
+    rows = pc.filter(pc.list_parent_indices(column), hits)
+    return pc.is_in(pa.array(range(len(column)), pa.int64()), value_set=pc.unique(rows))
+
+
+def _arrow(node: Node, table: pa.Table) -> pa.Array:
+    match node:
+        case And(operands=ops):
+            return functools.reduce(pc.and_, [_arrow(op, table) for op in ops])
+        case Or(operands=ops):
+            return functools.reduce(pc.or_, [_arrow(op, table) for op in ops])
+        case Not(operand=inner):
+            return pc.invert(_arrow(inner, table))
+        case Wildcard(field=f, patterns=patterns):
+            column = table.column(f)
+            tests = [pc.match_like(column, like_pattern(p), ignore_case=True) for p in patterns]
+            return functools.reduce(pc.or_, tests).fill_null(False)
+        case Compare(field=f, op=op, value=v) if op in _ARROW_OPS:
+            return _ARROW_OPS[op](table.column(f), v).fill_null(False)
+        case Length(field=f, op=op, value=n) if op in _ARROW_OPS:
+            return _ARROW_OPS[op](pc.utf8_length(table.column(f)), n).fill_null(False)
+    raise NotImplementedError(f"the benchmark does not translate {node!r}")
+
+
+_ARROW_OPS: dict[str, Callable[[object, object], pa.Array]] = {
+    "==": pc.equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}

@@ -9,15 +9,14 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from contenders import file_contenders
-
+from callsweep.benchmark.contenders import file_contenders
 from callsweep.rules.model import default_rule
 
 # What a fresh process holds before any contender runs (interpreter, polars, DuckDB, pyarrow).
 IMPORTS_ONLY = "(imports only)"
 
 
-def _high_water_rss_mib() -> float:
+def high_water_rss_mib() -> float:
     """This process's peak RSS since it started its program (Linux `VmHWM`).
 
     Not `getrusage(...).ru_maxrss`: Linux carries that across fork and exec, so a child started
@@ -36,7 +35,7 @@ def _run_in_child(name: str, path: str, slice_rows: int) -> tuple[int | None, fl
     if name != IMPORTS_ONLY:
         by_name = {c.name: c for c in file_contenders(default_rule().query, slice_rows)}
         answer = by_name[name].count(Path(path))
-    return answer, _high_water_rss_mib()
+    return answer, high_water_rss_mib()
 
 
 def peak_rss_alone(name: str, path: Path, slice_rows: int) -> tuple[int | None, float]:

@@ -21,7 +21,6 @@ import evtx
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from evtx_inputs import relative_output
 
 from callsweep.sources.evtx import evtx_schema
 
@@ -175,6 +174,15 @@ def convert_file(path: Path, out: Path) -> int:
             writer.write_batch(columns.batch())
             written += columns.rows
     return written
+
+
+def relative_output(path: Path, roots: tuple[Path, ...]) -> Path:
+    """Where an output for `path` goes below the output folder: its place below the directory
+    it was found in, or its name for a file given directly (callsweep's own mapping)."""
+    for root in roots:
+        if root in path.parents:
+            return path.relative_to(root)
+    return Path(path.name)
 
 
 def convert_files(files: tuple[Path, ...], roots: tuple[Path, ...], out_dir: Path) -> int:

@@ -11,11 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 import pyarrow.parquet as pq
-from rule_translations import (
+
+import callsweep
+from callsweep import _native
+from callsweep.benchmark.rule_translations import (
     RegexTranslation,
     anchored_regex,
     polars_predicate,
@@ -23,12 +26,12 @@ from rule_translations import (
     python_predicate,
     sql_where,
 )
-
-import callsweep
-from callsweep import _native
 from callsweep.rules.analysis import fields
 from callsweep.rules.ast import EventQuery, Not, Wildcard
 from callsweep.scan import ENGINE as CALLSWEEP_ENGINE
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Every polars contender runs on the engine callsweep uses, so the engine is not what differs.
 POLARS_ENGINE = CALLSWEEP_ENGINE
@@ -80,6 +83,8 @@ class DuckDBCount:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
+            import duckdb  # an optional extra (`callsweep[bench]`): imported only when it runs
+
             self._connection = duckdb.connect()
             self._connection.execute(f"SET threads = {DUCKDB_THREADS}")
             # Its progress bar would be drawn into the benchmark's stdout, the report.
