@@ -12,6 +12,7 @@ from callsweep.rules.ast import (
     Node,
     Not,
     Or,
+    StringTest,
     Wildcard,
 )
 
@@ -30,7 +31,9 @@ def fields(query: EventQuery) -> tuple[str, ...]:
 
 def _walk_fields(node: Node):
     match node:
-        case Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f):
+        case (Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f)) | StringTest(
+            field=f
+        ):
             yield f
         case Not(operand=inner):
             yield from _walk_fields(inner)
@@ -59,7 +62,9 @@ def _required(node: Node) -> set[str]:
     match node:
         case Compare(field=f, op="!="):
             return set()
-        case Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f):
+        case (Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f)) | StringTest(
+            field=f
+        ):
             return {f}
         case And(operands=ops):
             return set().union(*(_required(op) for op in ops))
