@@ -123,32 +123,46 @@ def _threat(entry: dict) -> Threat:
 
 
 def builtin_rules() -> dict[str, Rule]:
-    """The rules shipped with callsweep, by rule_id."""
+    """The rules shipped with callsweep, by `rule_id@version` (one rule may ship in several
+    versions: the direct-syscall rule as locked at 311 and as upstream has it now)."""
     rules: dict[str, Rule] = {}
     folder = resources.files("callsweep.rules") / "builtin"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             rule = parse_rule(entry.read_text(encoding="utf-8"), source=f"builtin:{entry.name}")
-            rules[rule.rule_id] = rule
+            rules[f"{rule.rule_id}@{rule.version}"] = rule
     return rules
 
 
 DEFAULT_RULE_ID = "2dd480be-1263-4d9c-8672-172928f6789a"
+# The version a bare rule id means, where several are built in.
+DEFAULT_VERSIONS = {DEFAULT_RULE_ID: 311}
 
 
 def default_rule() -> Rule:
-    return builtin_rules()[DEFAULT_RULE_ID]
+    return builtin_rules()[f"{DEFAULT_RULE_ID}@{DEFAULT_VERSIONS[DEFAULT_RULE_ID]}"]
 
 
 def find_rule(ref: str) -> Rule:
-    """A built-in rule by rule_id (or a unique prefix of it), or a rule file by path."""
+    """A built-in rule by rule_id (or a unique prefix of it), optionally `@version`
+    (`2dd480be@316`), or a rule file by path. A bare id means its default version."""
     rules = builtin_rules()
-    if ref in rules:
-        return rules[ref]
-    matches = [r for rid, r in rules.items() if rid.startswith(ref)]
-    if len(matches) == 1:
-        return matches[0]
+    rule_ref, _, version = ref.partition("@")
+    ids = sorted({r.rule_id for r in rules.values()})
+    chosen = [rid for rid in ids if rid == rule_ref] or [
+        rid for rid in ids if rule_ref and rid.startswith(rule_ref)
+    ]
+    if len(chosen) == 1 and (version or not Path(ref).is_file()):
+        rid = chosen[0]
+        versions = {str(r.version): r for r in rules.values() if r.rule_id == rid}
+        if not version:
+            version = str(DEFAULT_VERSIONS.get(rid, max(versions, key=int)))
+        if version in versions:
+            return versions[version]
+        raise RuleError(
+            f"rule {rid} is built in as version {', '.join(sorted(versions))}, not {version}"
+        )
     if Path(ref).is_file():
         return load_rule(ref)
     known = ", ".join(rules)
-    raise RuleError(f"no rule {ref!r}: not a built-in rule id ({known}) nor a rule file")
+    raise RuleError(f"no rule {ref!r}: not a built-in rule ({known}) nor a rule file")
