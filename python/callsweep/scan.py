@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
-from callsweep.rules.compile import compile_node, compile_query
+from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 ENGINE = "streaming"
 # The column naming each row's file when several files are scanned by one query.
 FILE_COLUMN = "callsweep.scan.file"
+# With several rules, the column saying whether rule i holds on the row (dropped from alerts).
+HIT_COLUMN = "callsweep.scan.hit.{}"
 
 
 class ScanError(RuntimeError):
@@ -72,6 +74,8 @@ class InputReport:
 @dataclass
 class ScanSummary:
     rule: Rule
+    # Every rule of the scan (the first is `rule`).
+    rules: list[Rule] = field(default_factory=list)
     inputs: list[InputReport] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     # Damaged records or chunks passed over inside inputs that were otherwise read.
@@ -79,6 +83,7 @@ class ScanSummary:
     passed_over: Counter[str] = field(default_factory=Counter)
     alerts_by_host: Counter[str] = field(default_factory=Counter)
     alerts_by_pair: Counter[tuple[str, str]] = field(default_factory=Counter)
+    alerts_by_rule: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -107,13 +112,15 @@ class ScanSummary:
 
     def count(self, alerts: pl.DataFrame) -> None:
         """Adds a batch of alerts to the per-host and per source -> target tallies."""
-        for host, source, target in alerts.select(
+        for host, source, target, rule in alerts.select(
             pl.col("host.name").fill_null("(no host)"),
             pl.col("process.executable").fill_null("(none)"),
             pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
+            pl.format("{} v{}", "kibana.alert.rule.name", "kibana.alert.rule.version"),
         ).iter_rows():
             self.alerts_by_host[host] += 1
             self.alerts_by_pair[(source, target)] += 1
+            self.alerts_by_rule[rule] += 1
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,7 @@ class Scanner:
 
     def __init__(
         self,
-        rule: Rule | None = None,
+        rule: Rule | Sequence[Rule] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         workers: int | None = None,
@@ -173,12 +180,20 @@ class Scanner:
         # polars runs one Parquet scan on about one core (decoding a large string column is
         # serial), so parts are scanned side by side, one per core.
         self.workers = workers or pl.thread_pool_size()
-        self.rule = rule or default_rule()
+        # Several rules are evaluated in one pass: the union of their fields is read and
+        # decoded once, the filter they share applied once; an alert row per (event, rule).
+        self.rules = [rule] if isinstance(rule, Rule) else list(rule or [default_rule()])
+        self.rule = self.rules[0]
         self.since = _as_utc(since)
         self.until = _as_utc(until)
-        self._fields = tuple(dict.fromkeys([*self.rule.fields, *alert_schema.EVENT_FIELDS]))
-        self._rule_columns = alert_schema.rule_columns(self.rule)
-        self._needs_event10 = _requires_event10(self.rule.query)
+        read = [f for r in self.rules for f in r.fields]
+        self._fields = tuple(dict.fromkeys([*read, *alert_schema.EVENT_FIELDS]))
+        self._rule_columns = [alert_schema.rule_columns(r) for r in self.rules]
+        self._needs_event10 = all(_requires_event10(r.query) for r in self.rules)
+        # What an input must have for some rule to alert: the fields every rule requires.
+        self._required = tuple(
+            f for f in self.rule.required_fields if all(f in r.required_fields for r in self.rules)
+        )
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def plan(self, source: InputFile) -> InputPlan:
@@ -186,7 +201,7 @@ class Scanner:
         if source.format == "evtx":
             # Decoded as one stream: a single part; the row count is known once it is read.
             _, _, _, schema = self._queries(empty_evtx_frame().lazy(), pl.lit(path))
-            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            missing = tuple(f for f in self._required if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing)
         try:
             metadata = storage.read_parquet_metadata(path) if source.url else pq.read_metadata(path)
@@ -198,7 +213,7 @@ class Scanner:
             # Files of one schema (a converted collection) share their shape and what they
             # lack: worked out once, not per file.
             _, _, shape, schema = self._queries(pl.scan_parquet(path), pl.lit(path))
-            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            missing = tuple(f for f in self._required if f not in schema)
             self._shapes[key] = (shape, missing)
         shape, missing = self._shapes[key]
         skippable = (
@@ -209,7 +224,26 @@ class Scanner:
 
     def alerts_query(self, path: str) -> pl.LazyFrame:
         """The alerts of a whole Parquet input, as a lazy frame."""
-        return self._queries(pl.scan_parquet(path), pl.lit(path))[0]
+        hits = self._queries(pl.scan_parquet(path), pl.lit(path))[0]
+        if len(self.rules) == 1:
+            return hits
+        return pl.concat([self._alerts_of(hits, i) for i in range(len(self.rules))])
+
+    def _alerts_of(self, hits: pl.LazyFrame, i: int) -> pl.LazyFrame:
+        hit_columns = [HIT_COLUMN.format(j) for j in range(len(self.rules))]
+        return (
+            hits.filter(pl.col(hit_columns[i]))
+            .drop(hit_columns)
+            .with_columns(*self._rule_columns[i])
+        )
+
+    def _tag(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """The collected rows of a multi-rule query as alerts: one row per (event, rule that
+        holds on it), rule by rule. The identity for a single rule."""
+        if len(self.rules) == 1:
+            return hits
+        lazy = hits.lazy()
+        return pl.concat([self._alerts_of(lazy, i) for i in range(len(self.rules))]).collect()
 
     def _queries(
         self, raw: pl.LazyFrame, origin: pl.Expr, by_file: bool = False
@@ -224,15 +258,30 @@ class Scanner:
         kept = [FILE_COLUMN] if by_file else []
         norm = normalize(raw, [*self._fields, *prefixes, *kept])
         schema = dict(norm.frame.collect_schema())
-        compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
         events = norm.frame
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
-        alerts = (
-            events.filter(compiled.prefilter)
-            .filter(compiled.condition)
-            .select(*alert_schema.alert_projection(schema, origin), *self._rule_columns, *kept)
-        )
+        projection = alert_schema.alert_projection(schema, origin)
+        if len(self.rules) == 1:
+            compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
+            alerts = (
+                events.filter(compiled.prefilter)
+                .filter(compiled.condition)
+                .select(*projection, *self._rule_columns[0], *kept)
+            )
+        else:
+            queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
+            hits = [
+                compile_query(q, schema).predicate.fill_null(False).alias(HIT_COLUMN.format(i))
+                for i, q in enumerate(queries)
+            ]
+            names = [HIT_COLUMN.format(i) for i in range(len(hits))]
+            alerts = (
+                events.filter(compile_shared_prefilter(queries, schema))
+                .with_columns(hits)
+                .filter(pl.any_horizontal(names))
+                .select(*projection, *names, *kept)
+            )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
         if by_file:
             event10 = events.group_by(FILE_COLUMN).agg(is_event10.sum().alias("n"))
@@ -258,7 +307,7 @@ class Scanner:
         raw = pl.scan_parquet(path).slice(part.offset, part.rows)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.lit(path))
-            found = alerts.collect(engine=ENGINE)
+            found = self._tag(alerts.collect(engine=ENGINE))
             # A second query rather than `collect_all`, whose common-subplan elimination would
             # cache the shared scan (the part in memory); it reads one column.
             count = int(event10.collect(engine=ENGINE).item())
@@ -278,7 +327,7 @@ class Scanner:
         raw = pl.scan_parquet(list(paths), include_file_paths=FILE_COLUMN)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.col(FILE_COLUMN), by_file=True)
-            found = alerts.collect(engine=ENGINE)
+            found = self._tag(alerts.collect(engine=ENGINE))
             counts = dict(event10.collect(engine=ENGINE).iter_rows())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
@@ -303,7 +352,7 @@ class Scanner:
                 for frame in stream.frames():
                     alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                     event10 += int(count.collect().item())
-                    batch = alerts.collect()
+                    batch = self._tag(alerts.collect())
                     if batch.height:
                         found.append(batch.to_arrow())
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -332,12 +381,21 @@ class Scanner:
         started = time.perf_counter()
         found = discover(paths)
         summary = ScanSummary(
-            rule=self.rule, errors=list(found.errors), passed_over=found.passed_over
+            rule=self.rule,
+            rules=list(self.rules),
+            errors=list(found.errors),
+            passed_over=found.passed_over,
         )
         if on_start is not None:
             on_start(found.files)
         engine = engine or LocalEngine(self.workers)
-        settings = ScanSettings(self.rule.text, self.rule.source, self.since, self.until)
+        settings = ScanSettings(
+            self.rule.text,
+            self.rule.source,
+            self.since,
+            self.until,
+            more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
+        )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
         # reported in their place in the input order.
@@ -497,7 +555,7 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 
 def scan(
     paths: str | Path | Iterable[str | Path],
-    rule: Rule | None = None,
+    rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pl.DataFrame:
@@ -516,7 +574,7 @@ def scan(
 
 def scan_lazy(
     paths: str | Path | Iterable[str | Path],
-    rule: Rule | None = None,
+    rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pl.LazyFrame:

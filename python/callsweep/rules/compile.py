@@ -78,17 +78,32 @@ def folded(node: Node) -> Node:
 def compile_query(query: EventQuery, schema: Schema) -> CompiledQuery:
     # A column of the Null type holds no value on any row: the field is missing throughout.
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
-    conjuncts: list[Node] = []
-    if query.category != "any":
-        conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
-    cond = query.condition
-    conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
+    conjuncts = _conjuncts(query)
     cheap = [c for c in conjuncts if _is_cheap(c)]
     rest = [c for c in conjuncts if not _is_cheap(c)]
     return CompiledQuery(
         prefilter=_all([_filter_conjunct(c, schema) for c in cheap]),
         condition=compile_program(rest, schema),
     )
+
+
+def _conjuncts(query: EventQuery) -> list[Node]:
+    conjuncts: list[Node] = []
+    if query.category != "any":
+        conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
+    cond = query.condition
+    conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
+    return conjuncts
+
+
+def compile_shared_prefilter(queries: list[EventQuery], schema: Schema) -> pl.Expr:
+    """The cheap top-level conjuncts every one of `queries` has (sibling rules share
+    `event.code == "10"` and the host test), as one filter: several rules in one pass read and
+    filter the events once, and polars pushes it into the reader as for a single rule."""
+    schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
+    first, *others = [_conjuncts(q) for q in queries]
+    shared = [c for c in first if _is_cheap(c) and all(c in other for other in others)]
+    return _all([_filter_conjunct(c, schema) for c in shared])
 
 
 def _filter_conjunct(node: Node, schema: Schema) -> pl.Expr:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -166,3 +167,22 @@ def find_rule(ref: str) -> Rule:
         return load_rule(ref)
     known = ", ".join(rules)
     raise RuleError(f"no rule {ref!r}: not a built-in rule ({known}) nor a rule file")
+
+
+def load_rules(refs: Sequence[str], folders: Sequence[str | Path] = ()) -> list[Rule]:
+    """The rules named by `refs` (see `find_rule`) and every `*.toml` under `folders`, in that
+    order, each (rule_id, version) once. A folder without rules is an error: a typo in a path
+    must not turn into a scan with no rule."""
+    found = [find_rule(ref) for ref in refs]
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RuleError(f"{folder}: not a folder of rules")
+        files = sorted(folder.rglob("*.toml"))
+        if not files:
+            raise RuleError(f"{folder}: no rule file (*.toml) in it")
+        found.extend(load_rule(f) for f in files)
+    unique: dict[tuple[str, int], Rule] = {}
+    for rule in found:
+        unique.setdefault((rule.rule_id, rule.version), rule)
+    return list(unique.values())
