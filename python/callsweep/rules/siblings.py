@@ -18,7 +18,8 @@ _SIBLINGS: tuple[tuple[str, str], ...] = (
     (
         "LSASS Access with a Full Access Mask",
         r'winlog.event_data.TargetImage : "?:\\Windows\\system32\\lsass.exe" and '
-        r'winlog.event_data.GrantedAccess in ("0x1fffff", "0x1010", "0x1410")',
+        r'winlog.event_data.GrantedAccess in ("0x1fffff", "0x1010", "0x1410") and '
+        f"not winlog.event_data.CallTrace : ({_NTDLL})",
     ),
     (
         "Process Access from Unbacked Memory Anywhere in the Stack",
@@ -40,7 +41,9 @@ _SIBLINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "LSASS Opened from a User Folder",
-        r'process.executable : "?:\\Users\\*" and winlog.event_data.TargetImage : "*\\lsass.exe"',
+        r'process.executable : "?:\\Users\\*" and '
+        r'winlog.event_data.TargetImage : "*\\lsass.exe" and '
+        f"not winlog.event_data.CallTrace : ({_NTDLL})",
     ),
     (
         "LSASS Opened not through ntdll",
@@ -51,7 +54,8 @@ _SIBLINGS: tuple[tuple[str, str], ...] = (
         "Notepad Opened with a Call Trace",
         r'winlog.event_data.TargetImage in~ ("c:\\windows\\system32\\notepad.exe") and '
         "length(winlog.event_data.CallTrace) > 0 and "
-        'not winlog.event_data.GrantedAccess in ("0x1000", "0x1400")',
+        'not winlog.event_data.GrantedAccess in ("0x1000", "0x1400") and '
+        f"not winlog.event_data.CallTrace : ({_NTDLL})",
     ),
 )
 
