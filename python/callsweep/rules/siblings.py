@@ -12,7 +12,12 @@ import uuid
 from callsweep.rules.model import Rule, find_rule, parse_rule
 
 _BASE = 'process where host.os.type == "windows" and event.code == "10" and '
-_NTDLL = r'"?:\\WINDOWS\\SYSTEM32\\ntdll.dll*", "?:\\WINDOWS\\SysWOW64\\ntdll.dll*"'
+# The first frames version 311 takes for the hooked API (ntdll, the WOW64 and win32u thunks).
+_NTDLL = (
+    r'"?:\\WINDOWS\\SYSTEM32\\ntdll.dll*", "?:\\WINDOWS\\SysWOW64\\ntdll.dll*", '
+    r'"?:\\Windows\\System32\\wow64cpu.dll*", "?:\\WINDOWS\\System32\\wow64win.dll*", '
+    r'"?:\\Windows\\System32\\win32u.dll*"'
+)
 
 _SIBLINGS: tuple[tuple[str, str], ...] = (
     (
