@@ -26,6 +26,7 @@ from callsweep.report import (
     print_rules,
     print_summary,
 )
+from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.model import RuleError, builtin_rules, find_rule, load_rules
 from callsweep.scan import Scanner, ScanSummary
 
@@ -128,6 +129,13 @@ def scan(
             "--rules", help="A folder of rule TOML files (walked recursively), all scanned at once."
         ),
     ] = None,
+    exceptions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--exceptions",
+            help="A TOML file of rule exceptions (Elastic's is / is one of / matches entries).",
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only events at or after this time (ISO-8601, UTC).")
     ] = None,
@@ -150,9 +158,10 @@ def scan(
     """
     try:
         chosen = load_rules(rule or [], rules_dir or [])
+        items = [item for path in exceptions or [] for item in load_exceptions(path)]
     except RuleError as exc:
         raise _fail(str(exc)) from None
-    scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until))
+    scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
     try:
         writer = AlertWriter(out) if out is not None else None
     except ValueError as exc:

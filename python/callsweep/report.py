@@ -222,6 +222,8 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         table.add_row("records skipped", f"[yellow]{len(summary.skipped):,}[/] (damaged)")
     table.add_row("event-10 rows", f"{summary.event10_rows:,}")
     table.add_row("alerts", f"{summary.alerts:,}")
+    if summary.excluded:
+        table.add_row("excluded", f"{summary.excluded:,} alert(s) dropped by exceptions")
     if len(rules) > 1:
         for rule in rules:
             n = summary.alerts_by_rule.get(f"{rule.name} v{rule.version}", 0)

@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
+from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
 from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
+from callsweep.rules.exceptions import ExceptionItem, exclusion_for
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
@@ -45,6 +47,8 @@ ENGINE = "streaming"
 FILE_COLUMN = "callsweep.scan.file"
 # With several rules, the column saying whether rule i holds on the row (dropped from alerts).
 HIT_COLUMN = "callsweep.scan.hit.{}"
+# Whether rule i held on the row but an exception dropped the alert.
+EXCLUDED_COLUMN = "callsweep.scan.excluded.{}"
 
 
 class ScanError(RuntimeError):
@@ -64,6 +68,8 @@ class InputReport:
     rows: int = 0
     event10_rows: int = 0
     alerts: int = 0
+    # Alerts dropped by exceptions.
+    excluded: int = 0
     # Fields the rule cannot do without that this input does not have.
     missing: tuple[str, ...] = ()
     error: str | None = None
@@ -107,6 +113,10 @@ class ScanSummary:
         return sum(r.alerts for r in self.inputs)
 
     @property
+    def excluded(self) -> int:
+        return sum(r.excluded for r in self.inputs)
+
+    @property
     def failed(self) -> int:
         return len(self.errors)
 
@@ -147,6 +157,8 @@ class PartResult:
     rows: int | None = None
     skipped: tuple[InputError, ...] = ()
     errors: tuple[InputError, ...] = ()
+    # Alerts dropped by exceptions.
+    excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class Scanner:
         since: datetime | None = None,
         until: datetime | None = None,
         workers: int | None = None,
+        exceptions: Sequence[ExceptionItem] = (),
     ) -> None:
         # polars runs one Parquet scan on about one core (decoding a large string column is
         # serial), so parts are scanned side by side, one per core.
@@ -186,7 +199,10 @@ class Scanner:
         self.rule = self.rules[0]
         self.since = _as_utc(since)
         self.until = _as_utc(until)
+        self.exceptions = tuple(exceptions)
+        self._exclusions = [exclusion_for(r, list(self.exceptions)) for r in self.rules]
         read = [f for r in self.rules for f in r.fields]
+        read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
         self._fields = tuple(dict.fromkeys([*read, *alert_schema.EVENT_FIELDS]))
         self._rule_columns = [alert_schema.rule_columns(r) for r in self.rules]
         self._needs_event10 = all(_requires_event10(r.query) for r in self.rules)
@@ -225,25 +241,39 @@ class Scanner:
     def alerts_query(self, path: str) -> pl.LazyFrame:
         """The alerts of a whole Parquet input, as a lazy frame."""
         hits = self._queries(pl.scan_parquet(path), pl.lit(path))[0]
-        if len(self.rules) == 1:
+        if not self._tagged:
             return hits
         return pl.concat([self._alerts_of(hits, i) for i in range(len(self.rules))])
 
     def _alerts_of(self, hits: pl.LazyFrame, i: int) -> pl.LazyFrame:
         hit_columns = [HIT_COLUMN.format(j) for j in range(len(self.rules))]
+        hit_columns += [EXCLUDED_COLUMN.format(j) for j in range(len(self.rules))]
         return (
             hits.filter(pl.col(hit_columns[i]))
             .drop(hit_columns)
             .with_columns(*self._rule_columns[i])
         )
 
+    @property
+    def _tagged(self) -> bool:
+        """Whether the query marks each row per rule (several rules, or exceptions to count)."""
+        return len(self.rules) > 1 or any(x is not None for x in self._exclusions)
+
     def _tag(self, hits: pl.DataFrame) -> pl.DataFrame:
         """The collected rows of a multi-rule query as alerts: one row per (event, rule that
-        holds on it), rule by rule. The identity for a single rule."""
-        if len(self.rules) == 1:
+        holds on it and no exception drops), rule by rule. The identity for a single rule."""
+        if not self._tagged:
             return hits
         lazy = hits.lazy()
         return pl.concat([self._alerts_of(lazy, i) for i in range(len(self.rules))]).collect()
+
+    def _excluded(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """Of the collected rows, those on which an exception dropped some alert, with `n`
+        the number of rules whose alert was dropped."""
+        if not self._tagged:
+            return hits.head(0).with_columns(n=pl.lit(0))
+        names = [EXCLUDED_COLUMN.format(i) for i in range(len(self.rules))]
+        return hits.with_columns(n=pl.sum_horizontal(names)).filter(pl.col("n") > 0)
 
     def _queries(
         self, raw: pl.LazyFrame, origin: pl.Expr, by_file: bool = False
@@ -262,7 +292,7 @@ class Scanner:
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
         projection = alert_schema.alert_projection(schema, origin)
-        if len(self.rules) == 1:
+        if not self._tagged:
             compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
             alerts = (
                 events.filter(compiled.prefilter)
@@ -271,14 +301,19 @@ class Scanner:
             )
         else:
             queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
-            hits = [
-                compile_query(q, schema).predicate.fill_null(False).alias(HIT_COLUMN.format(i))
-                for i, q in enumerate(queries)
-            ]
-            names = [HIT_COLUMN.format(i) for i in range(len(hits))]
+            marks = []
+            for i, (query, exclusion) in enumerate(zip(queries, self._exclusions, strict=True)):
+                holds = compile_query(query, schema).predicate.fill_null(False)
+                if exclusion is None:
+                    dropped = pl.lit(False)
+                else:
+                    dropped = compile_node(exclusion, schema).fill_null(False)
+                marks.append((holds & ~dropped).alias(HIT_COLUMN.format(i)))
+                marks.append((holds & dropped).alias(EXCLUDED_COLUMN.format(i)))
+            names = [m.meta.output_name() for m in marks]
             alerts = (
                 events.filter(compile_shared_prefilter(queries, schema))
-                .with_columns(hits)
+                .with_columns(marks)
                 .filter(pl.any_horizontal(names))
                 .select(*projection, *names, *kept)
             )
@@ -307,7 +342,8 @@ class Scanner:
         raw = pl.scan_parquet(path).slice(part.offset, part.rows)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.lit(path))
-            found = self._tag(alerts.collect(engine=ENGINE))
+            hits = alerts.collect(engine=ENGINE)
+            found, excluded = self._tag(hits), int(self._excluded(hits)["n"].sum())
             # A second query rather than `collect_all`, whose common-subplan elimination would
             # cache the shared scan (the part in memory); it reads one column.
             count = int(event10.collect(engine=ENGINE).item())
@@ -318,7 +354,7 @@ class Scanner:
             # code, which surfaces as a BaseException), the other parts and inputs are scanned.
             where = f"rows {part.offset}..{part.offset + part.rows}"
             raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}", where)]) from exc
-        return PartResult(count, _alerts_table(found))
+        return PartResult(count, _alerts_table(found), excluded=excluded)
 
     def scan_files(self, paths: Sequence[str]) -> list[PartResult]:
         """Scans whole Parquet files of one schema with one query, a result per file: on the
@@ -327,7 +363,11 @@ class Scanner:
         raw = pl.scan_parquet(list(paths), include_file_paths=FILE_COLUMN)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.col(FILE_COLUMN), by_file=True)
-            found = self._tag(alerts.collect(engine=ENGINE))
+            hits = alerts.collect(engine=ENGINE)
+            found = self._tag(hits)
+            dropped = dict(
+                self._excluded(hits).group_by(FILE_COLUMN).agg(pl.col("n").sum()).iter_rows()
+            )
             counts = dict(event10.collect(engine=ENGINE).iter_rows())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
@@ -338,7 +378,13 @@ class Scanner:
         results = []
         for path in paths:
             mine = table.filter(pc.equal(table[FILE_COLUMN], path)).drop_columns([FILE_COLUMN])
-            results.append(PartResult(int(counts.get(path) or 0), mine if mine.num_rows else None))
+            results.append(
+                PartResult(
+                    int(counts.get(path) or 0),
+                    mine if mine.num_rows else None,
+                    excluded=int(dropped.get(path) or 0),
+                )
+            )
         return results
 
     def scan_evtx(self, path: str) -> PartResult:
@@ -348,11 +394,13 @@ class Scanner:
         try:
             with local_evtx(path) as local:
                 stream = open_evtx(local, name=path)
-                event10, found = 0, []
+                event10, found, excluded = 0, [], 0
                 for frame in stream.frames():
                     alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                     event10 += int(count.collect().item())
-                    batch = self._tag(alerts.collect())
+                    hits = alerts.collect()
+                    batch = self._tag(hits)
+                    excluded += int(self._excluded(hits)["n"].sum())
                     if batch.height:
                         found.append(batch.to_arrow())
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -361,7 +409,9 @@ class Scanner:
             message = str(exc).removeprefix(f"{path}: ")
             raise ScanError([InputError(path, f"{type(exc).__name__}: {message}")]) from exc
         alerts = pa.concat_tables(found) if found else None
-        return PartResult(event10, alerts, stream.records, tuple(stream.skipped()))
+        return PartResult(
+            event10, alerts, stream.records, tuple(stream.skipped()), excluded=excluded
+        )
 
     def run(
         self,
@@ -395,6 +445,7 @@ class Scanner:
             self.since,
             self.until,
             more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
+            exceptions=self.exceptions,
         )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
@@ -471,6 +522,7 @@ class Scanner:
         report.skipped += len(result.skipped)
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
+        report.excluded += result.excluded
         if result.alerts is not None:
             report.alerts += result.alerts.num_rows
 
@@ -558,6 +610,7 @@ def scan(
     rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    exceptions: Sequence[ExceptionItem] = (),
 ) -> pl.DataFrame:
     """Scans `paths` (files, directories, globs) and returns the alerts.
 
@@ -565,7 +618,7 @@ def scan(
     read and get the failures reported instead.
     """
     frames = []
-    scanner = Scanner(rule, since, until)
+    scanner = Scanner(rule, since, until, exceptions=exceptions)
     summary = scanner.run(_as_list(paths), on_alerts=frames.append)
     if summary.errors:
         raise ScanError(summary.errors)

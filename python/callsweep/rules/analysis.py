@@ -24,22 +24,23 @@ def fields(query: EventQuery) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     if query.category != "any":
         seen[CATEGORY_FIELD] = None
-    for name in _walk_fields(query.condition):
+    for name in walk_fields(query.condition):
         seen.setdefault(name)
     return tuple(seen)
 
 
-def _walk_fields(node: Node):
+def walk_fields(node: Node):
+    """The fields a condition reads, with repeats, in order."""
     match node:
         case (Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f)) | StringTest(
             field=f
         ):
             yield f
         case Not(operand=inner):
-            yield from _walk_fields(inner)
+            yield from walk_fields(inner)
         case And(operands=ops) | Or(operands=ops):
             for op in ops:
-                yield from _walk_fields(op)
+                yield from walk_fields(op)
         case BoolLiteral():
             return
 
