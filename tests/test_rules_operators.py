@@ -118,14 +118,16 @@ def test_worked_case(condition: str, event: str, verdict: bool) -> None:
     assert verdicts(condition)[event] is verdict
 
 
-@pytest.mark.parametrize("condition", sorted({c for c, _, _ in CASES}))
+# The field `s` where a condition reads it (not inside a string, not `startsWith`'s `s`).
+_FIELD_S = re.compile(r'(?<![\w"\\])s(?=[\s,)])')
+
+
+@pytest.mark.parametrize("condition", sorted({c for c, _, _ in CASES if _FIELD_S.search(c)}))
 def test_a_missing_field_is_missing_whole(condition: str) -> None:
     """The same test on a field the input does not have at all gives what it gives on a row
     where the field is null (the compiler folds such tests to constants)."""
     frame = _frame()
-    renamed = re.sub(r'(?<![\w"\\])s(?=[\s,)])', "absent_s", condition, count=1)
-    if "absent_s" not in renamed:
-        pytest.skip("condition reads no `s`")
+    renamed = _FIELD_S.sub("absent_s", condition, count=1)
     query = parse_query(f"any where {renamed}")
     predicate = compile_query(query, frame.schema).predicate.fill_null(False)
     whole = frame.with_columns(predicate.alias("held"))["held"]
