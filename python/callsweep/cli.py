@@ -29,7 +29,8 @@ from callsweep.report import (
     print_rules,
     print_summary,
 )
-from callsweep.rules.model import DEFAULT_RULE_ID, RuleError, builtin_rules, find_rule
+from callsweep.rules.exceptions import load_exceptions
+from callsweep.rules.model import RuleError, builtin_rules, find_rule, load_rules
 from callsweep.scan import Scanner, ScanSummary
 
 # Exit statuses: 0 done; 1 bad usage of callsweep itself; 2 some input could not be read;
@@ -121,8 +122,25 @@ def scan(
         ),
     ] = None,
     rule: Annotated[
-        str, typer.Option(help="Built-in rule id (or unique prefix) or a rule TOML file.")
-    ] = DEFAULT_RULE_ID,
+        list[str] | None,
+        typer.Option(
+            help="Built-in rule id (or unique prefix), optionally @version (2dd480be@316), or a "
+            "rule TOML file; repeat for several rules in one pass. Default: 2dd480be (v311).",
+        ),
+    ] = None,
+    rules_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules", help="A folder of rule TOML files (walked recursively), all scanned at once."
+        ),
+    ] = None,
+    exceptions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--exceptions",
+            help="A TOML file of rule exceptions (Elastic's is / is one of / matches entries).",
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only events at or after this time (ISO-8601, UTC).")
     ] = None,
@@ -144,10 +162,11 @@ def scan(
     3 alerts found with --fail-on-alert.
     """
     try:
-        chosen = find_rule(rule)
+        chosen = load_rules(rule or [], rules_dir or [])
+        items = [item for path in exceptions or [] for item in load_exceptions(path)]
     except RuleError as exc:
         raise _fail(str(exc)) from None
-    scanner = Scanner(chosen, _parse_time(since), _parse_time(until))
+    scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
     try:
         writer = AlertWriter(out) if out is not None else None
     except ValueError as exc:

@@ -203,7 +203,11 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
     table = Table(title="summary", show_header=False, box=None)
     table.add_column(justify="right", style="bold")
     table.add_column()
-    table.add_row("rule", f"{summary.rule.name} (v{summary.rule.version})")
+    rules = summary.rules or [summary.rule]
+    if len(rules) == 1:
+        table.add_row("rule", f"{summary.rule.name} (v{summary.rule.version})")
+    else:
+        table.add_row("rules", f"{len(rules)} in one pass")
     table.add_row("files scanned", f"{summary.files:,}")
     if summary.errors:
         table.add_row("inputs failed", f"[red]{summary.failed:,}[/]")
@@ -218,6 +222,12 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         table.add_row("records skipped", f"[yellow]{len(summary.skipped):,}[/] (damaged)")
     table.add_row("event-10 rows", f"{summary.event10_rows:,}")
     table.add_row("alerts", f"{summary.alerts:,}")
+    if summary.excluded:
+        table.add_row("excluded", f"{summary.excluded:,} alert(s) dropped by exceptions")
+    if len(rules) > 1:
+        for rule in rules:
+            n = summary.alerts_by_rule.get(f"{rule.name} v{rule.version}", 0)
+            table.add_row("", f"{n:,}  {rule.name} (v{rule.version})")
     table.add_row("time", f"{summary.seconds:.2f} s ({rate:,.0f} rows/s, {mbps:,.1f} MB/s)")
     console.print(table)
     if summary.alerts_by_host:

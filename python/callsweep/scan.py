@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
+from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
-from callsweep.rules.compile import compile_node, compile_query
+from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
+from callsweep.rules.exceptions import ExceptionItem, exclusion_for
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
 ENGINE = "streaming"
 # The column naming each row's file when several files are scanned by one query.
 FILE_COLUMN = "callsweep.scan.file"
+# With several rules, the column saying whether rule i holds on the row (dropped from alerts).
+HIT_COLUMN = "callsweep.scan.hit.{}"
+# Whether rule i held on the row but an exception dropped the alert.
+EXCLUDED_COLUMN = "callsweep.scan.excluded.{}"
 
 
 class ScanError(RuntimeError):
@@ -62,6 +68,8 @@ class InputReport:
     rows: int = 0
     event10_rows: int = 0
     alerts: int = 0
+    # Alerts dropped by exceptions.
+    excluded: int = 0
     # Fields the rule cannot do without that this input does not have.
     missing: tuple[str, ...] = ()
     error: str | None = None
@@ -72,6 +80,8 @@ class InputReport:
 @dataclass
 class ScanSummary:
     rule: Rule
+    # Every rule of the scan (the first is `rule`).
+    rules: list[Rule] = field(default_factory=list)
     inputs: list[InputReport] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     # Damaged records or chunks passed over inside inputs that were otherwise read.
@@ -79,6 +89,7 @@ class ScanSummary:
     passed_over: Counter[str] = field(default_factory=Counter)
     alerts_by_host: Counter[str] = field(default_factory=Counter)
     alerts_by_pair: Counter[tuple[str, str]] = field(default_factory=Counter)
+    alerts_by_rule: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -102,18 +113,24 @@ class ScanSummary:
         return sum(r.alerts for r in self.inputs)
 
     @property
+    def excluded(self) -> int:
+        return sum(r.excluded for r in self.inputs)
+
+    @property
     def failed(self) -> int:
         return len(self.errors)
 
     def count(self, alerts: pl.DataFrame) -> None:
         """Adds a batch of alerts to the per-host and per source -> target tallies."""
-        for host, source, target in alerts.select(
+        for host, source, target, rule in alerts.select(
             pl.col("host.name").fill_null("(no host)"),
             pl.col("process.executable").fill_null("(none)"),
             pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
+            pl.format("{} v{}", "kibana.alert.rule.name", "kibana.alert.rule.version"),
         ).iter_rows():
             self.alerts_by_host[host] += 1
             self.alerts_by_pair[(source, target)] += 1
+            self.alerts_by_rule[rule] += 1
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,8 @@ class PartResult:
     rows: int | None = None
     skipped: tuple[InputError, ...] = ()
     errors: tuple[InputError, ...] = ()
+    # Alerts dropped by exceptions.
+    excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,20 +184,32 @@ class Scanner:
 
     def __init__(
         self,
-        rule: Rule | None = None,
+        rule: Rule | Sequence[Rule] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         workers: int | None = None,
+        exceptions: Sequence[ExceptionItem] = (),
     ) -> None:
         # polars runs one Parquet scan on about one core (decoding a large string column is
         # serial), so parts are scanned side by side, one per core.
         self.workers = workers or pl.thread_pool_size()
-        self.rule = rule or default_rule()
+        # Several rules are evaluated in one pass: the union of their fields is read and
+        # decoded once, the filter they share applied once; an alert row per (event, rule).
+        self.rules = [rule] if isinstance(rule, Rule) else list(rule or [default_rule()])
+        self.rule = self.rules[0]
         self.since = _as_utc(since)
         self.until = _as_utc(until)
-        self._fields = tuple(dict.fromkeys([*self.rule.fields, *alert_schema.EVENT_FIELDS]))
-        self._rule_columns = alert_schema.rule_columns(self.rule)
-        self._needs_event10 = _requires_event10(self.rule.query)
+        self.exceptions = tuple(exceptions)
+        self._exclusions = [exclusion_for(r, list(self.exceptions)) for r in self.rules]
+        read = [f for r in self.rules for f in r.fields]
+        read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
+        self._fields = tuple(dict.fromkeys([*read, *alert_schema.EVENT_FIELDS]))
+        self._rule_columns = [alert_schema.rule_columns(r) for r in self.rules]
+        self._needs_event10 = all(_requires_event10(r.query) for r in self.rules)
+        # What an input must have for some rule to alert: the fields every rule requires.
+        self._required = tuple(
+            f for f in self.rule.required_fields if all(f in r.required_fields for r in self.rules)
+        )
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def plan(self, source: InputFile) -> InputPlan:
@@ -186,7 +217,7 @@ class Scanner:
         if source.format == "evtx":
             # Decoded as one stream: a single part; the row count is known once it is read.
             _, _, _, schema = self._queries(empty_evtx_frame().lazy(), pl.lit(path))
-            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            missing = tuple(f for f in self._required if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing)
         try:
             metadata = storage.read_parquet_metadata(path) if source.url else pq.read_metadata(path)
@@ -198,7 +229,7 @@ class Scanner:
             # Files of one schema (a converted collection) share their shape and what they
             # lack: worked out once, not per file.
             _, _, shape, schema = self._queries(pl.scan_parquet(path), pl.lit(path))
-            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            missing = tuple(f for f in self._required if f not in schema)
             self._shapes[key] = (shape, missing)
         shape, missing = self._shapes[key]
         skippable = (
@@ -209,7 +240,40 @@ class Scanner:
 
     def alerts_query(self, path: str) -> pl.LazyFrame:
         """The alerts of a whole Parquet input, as a lazy frame."""
-        return self._queries(pl.scan_parquet(path), pl.lit(path))[0]
+        hits = self._queries(pl.scan_parquet(path), pl.lit(path))[0]
+        if not self._tagged:
+            return hits
+        return pl.concat([self._alerts_of(hits, i) for i in range(len(self.rules))])
+
+    def _alerts_of(self, hits: pl.LazyFrame, i: int) -> pl.LazyFrame:
+        hit_columns = [HIT_COLUMN.format(j) for j in range(len(self.rules))]
+        hit_columns += [EXCLUDED_COLUMN.format(j) for j in range(len(self.rules))]
+        return (
+            hits.filter(pl.col(hit_columns[i]))
+            .drop(hit_columns)
+            .with_columns(*self._rule_columns[i])
+        )
+
+    @property
+    def _tagged(self) -> bool:
+        """Whether the query marks each row per rule (several rules, or exceptions to count)."""
+        return len(self.rules) > 1 or any(x is not None for x in self._exclusions)
+
+    def _tag(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """The collected rows of a multi-rule query as alerts: one row per (event, rule that
+        holds on it and no exception drops), rule by rule. The identity for a single rule."""
+        if not self._tagged:
+            return hits
+        lazy = hits.lazy()
+        return pl.concat([self._alerts_of(lazy, i) for i in range(len(self.rules))]).collect()
+
+    def _excluded(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """Of the collected rows, those on which an exception dropped some alert, with `n`
+        the number of rules whose alert was dropped."""
+        if not self._tagged:
+            return hits.head(0).with_columns(n=pl.lit(0))
+        names = [EXCLUDED_COLUMN.format(i) for i in range(len(self.rules))]
+        return hits.with_columns(n=pl.sum_horizontal(names)).filter(pl.col("n") > 0)
 
     def _queries(
         self, raw: pl.LazyFrame, origin: pl.Expr, by_file: bool = False
@@ -224,15 +288,35 @@ class Scanner:
         kept = [FILE_COLUMN] if by_file else []
         norm = normalize(raw, [*self._fields, *prefixes, *kept])
         schema = dict(norm.frame.collect_schema())
-        compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
         events = norm.frame
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
-        alerts = (
-            events.filter(compiled.prefilter)
-            .filter(compiled.condition)
-            .select(*alert_schema.alert_projection(schema, origin), *self._rule_columns, *kept)
-        )
+        projection = alert_schema.alert_projection(schema, origin)
+        if not self._tagged:
+            compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
+            alerts = (
+                events.filter(compiled.prefilter)
+                .filter(compiled.condition)
+                .select(*projection, *self._rule_columns[0], *kept)
+            )
+        else:
+            queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
+            marks = []
+            for i, (query, exclusion) in enumerate(zip(queries, self._exclusions, strict=True)):
+                holds = compile_query(query, schema).predicate.fill_null(False)
+                if exclusion is None:
+                    dropped = pl.lit(False)
+                else:
+                    dropped = compile_node(exclusion, schema).fill_null(False)
+                marks.append((holds & ~dropped).alias(HIT_COLUMN.format(i)))
+                marks.append((holds & dropped).alias(EXCLUDED_COLUMN.format(i)))
+            names = [m.meta.output_name() for m in marks]
+            alerts = (
+                events.filter(compile_shared_prefilter(queries, schema))
+                .with_columns(marks)
+                .filter(pl.any_horizontal(names))
+                .select(*projection, *names, *kept)
+            )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
         if by_file:
             event10 = events.group_by(FILE_COLUMN).agg(is_event10.sum().alias("n"))
@@ -258,7 +342,8 @@ class Scanner:
         raw = pl.scan_parquet(path).slice(part.offset, part.rows)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.lit(path))
-            found = alerts.collect(engine=ENGINE)
+            hits = alerts.collect(engine=ENGINE)
+            found, excluded = self._tag(hits), int(self._excluded(hits)["n"].sum())
             # A second query rather than `collect_all`, whose common-subplan elimination would
             # cache the shared scan (the part in memory); it reads one column.
             count = int(event10.collect(engine=ENGINE).item())
@@ -269,7 +354,7 @@ class Scanner:
             # code, which surfaces as a BaseException), the other parts and inputs are scanned.
             where = f"rows {part.offset}..{part.offset + part.rows}"
             raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}", where)]) from exc
-        return PartResult(count, _alerts_table(found))
+        return PartResult(count, _alerts_table(found), excluded=excluded)
 
     def scan_files(self, paths: Sequence[str]) -> list[PartResult]:
         """Scans whole Parquet files of one schema with one query, a result per file: on the
@@ -278,7 +363,11 @@ class Scanner:
         raw = pl.scan_parquet(list(paths), include_file_paths=FILE_COLUMN)
         try:
             alerts, event10, _, _ = self._queries(raw, pl.col(FILE_COLUMN), by_file=True)
-            found = alerts.collect(engine=ENGINE)
+            hits = alerts.collect(engine=ENGINE)
+            found = self._tag(hits)
+            dropped = dict(
+                self._excluded(hits).group_by(FILE_COLUMN).agg(pl.col("n").sum()).iter_rows()
+            )
             counts = dict(event10.collect(engine=ENGINE).iter_rows())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
@@ -289,7 +378,13 @@ class Scanner:
         results = []
         for path in paths:
             mine = table.filter(pc.equal(table[FILE_COLUMN], path)).drop_columns([FILE_COLUMN])
-            results.append(PartResult(int(counts.get(path) or 0), mine if mine.num_rows else None))
+            results.append(
+                PartResult(
+                    int(counts.get(path) or 0),
+                    mine if mine.num_rows else None,
+                    excluded=int(dropped.get(path) or 0),
+                )
+            )
         return results
 
     def scan_evtx(self, path: str) -> PartResult:
@@ -299,11 +394,13 @@ class Scanner:
         try:
             with local_evtx(path) as local:
                 stream = open_evtx(local, name=path)
-                event10, found = 0, []
+                event10, found, excluded = 0, [], 0
                 for frame in stream.frames():
                     alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                     event10 += int(count.collect().item())
-                    batch = alerts.collect()
+                    hits = alerts.collect()
+                    batch = self._tag(hits)
+                    excluded += int(self._excluded(hits)["n"].sum())
                     if batch.height:
                         found.append(batch.to_arrow())
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -312,7 +409,9 @@ class Scanner:
             message = str(exc).removeprefix(f"{path}: ")
             raise ScanError([InputError(path, f"{type(exc).__name__}: {message}")]) from exc
         alerts = pa.concat_tables(found) if found else None
-        return PartResult(event10, alerts, stream.records, tuple(stream.skipped()))
+        return PartResult(
+            event10, alerts, stream.records, tuple(stream.skipped()), excluded=excluded
+        )
 
     def run(
         self,
@@ -332,12 +431,22 @@ class Scanner:
         started = time.perf_counter()
         found = discover(paths)
         summary = ScanSummary(
-            rule=self.rule, errors=list(found.errors), passed_over=found.passed_over
+            rule=self.rule,
+            rules=list(self.rules),
+            errors=list(found.errors),
+            passed_over=found.passed_over,
         )
         if on_start is not None:
             on_start(found.files)
         engine = engine or LocalEngine(self.workers)
-        settings = ScanSettings(self.rule.text, self.rule.source, self.since, self.until)
+        settings = ScanSettings(
+            self.rule.text,
+            self.rule.source,
+            self.since,
+            self.until,
+            more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
+            exceptions=self.exceptions,
+        )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
         # reported in their place in the input order.
@@ -413,6 +522,7 @@ class Scanner:
         report.skipped += len(result.skipped)
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
+        report.excluded += result.excluded
         if result.alerts is not None:
             report.alerts += result.alerts.num_rows
 
@@ -497,9 +607,10 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 
 def scan(
     paths: str | Path | Iterable[str | Path],
-    rule: Rule | None = None,
+    rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    exceptions: Sequence[ExceptionItem] = (),
 ) -> pl.DataFrame:
     """Scans `paths` (files, directories, globs) and returns the alerts.
 
@@ -507,7 +618,7 @@ def scan(
     read and get the failures reported instead.
     """
     frames = []
-    scanner = Scanner(rule, since, until)
+    scanner = Scanner(rule, since, until, exceptions=exceptions)
     summary = scanner.run(_as_list(paths), on_alerts=frames.append)
     if summary.errors:
         raise ScanError(summary.errors)
@@ -516,7 +627,7 @@ def scan(
 
 def scan_lazy(
     paths: str | Path | Iterable[str | Path],
-    rule: Rule | None = None,
+    rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pl.LazyFrame:

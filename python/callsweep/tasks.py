@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from callsweep.rules.exceptions import ExceptionItem
 from callsweep.rules.model import parse_rule
 from callsweep.scan import Part, PartResult, ScanError, Scanner
 
@@ -48,12 +49,16 @@ ItemResult = PartResult
 
 @dataclass(frozen=True)
 class ScanSettings:
-    """The rule as its TOML text, and the time window: all a process needs to scan."""
+    """The rules as their TOML text, and the time window: all a process needs to scan."""
 
     rule_text: str
     rule_source: str = "<rule>"
     since: datetime | None = None
     until: datetime | None = None
+    # The other rules of a multi-rule scan, as (TOML text, source).
+    more_rules: tuple[tuple[str, str], ...] = ()
+    # Exception items (plain frozen data: they pickle and hash).
+    exceptions: tuple[ExceptionItem, ...] = ()
 
 
 def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
@@ -107,9 +112,12 @@ def _scanner(settings: ScanSettings) -> Scanner:
     with _scanners_lock:
         scanner = _scanners.get(settings)
         if scanner is None:
-            rule = parse_rule(settings.rule_text, settings.rule_source)
+            texts = [(settings.rule_text, settings.rule_source), *settings.more_rules]
+            rules = [parse_rule(text, source) for text, source in texts]
             # One thread per task: the engine runs as many tasks at once as there are cores.
-            scanner = Scanner(rule, settings.since, settings.until, workers=1)
+            scanner = Scanner(
+                rules, settings.since, settings.until, workers=1, exceptions=settings.exceptions
+            )
             _scanners[settings] = scanner
         return scanner
 

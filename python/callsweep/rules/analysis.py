@@ -12,6 +12,7 @@ from callsweep.rules.ast import (
     Node,
     Not,
     Or,
+    StringTest,
     Wildcard,
 )
 
@@ -23,20 +24,23 @@ def fields(query: EventQuery) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     if query.category != "any":
         seen[CATEGORY_FIELD] = None
-    for name in _walk_fields(query.condition):
+    for name in walk_fields(query.condition):
         seen.setdefault(name)
     return tuple(seen)
 
 
-def _walk_fields(node: Node):
+def walk_fields(node: Node):
+    """The fields a condition reads, with repeats, in order."""
     match node:
-        case Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f):
+        case (Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f)) | StringTest(
+            field=f
+        ):
             yield f
         case Not(operand=inner):
-            yield from _walk_fields(inner)
+            yield from walk_fields(inner)
         case And(operands=ops) | Or(operands=ops):
             for op in ops:
-                yield from _walk_fields(op)
+                yield from walk_fields(op)
         case BoolLiteral():
             return
 
@@ -59,7 +63,9 @@ def _required(node: Node) -> set[str]:
     match node:
         case Compare(field=f, op="!="):
             return set()
-        case Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f):
+        case (Wildcard(field=f) | Compare(field=f) | InSet(field=f) | Length(field=f)) | StringTest(
+            field=f
+        ):
             return {f}
         case And(operands=ops):
             return set().union(*(_required(op) for op in ops))

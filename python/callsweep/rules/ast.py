@@ -15,10 +15,13 @@ Value = str | int | float | bool | None
 
 @dataclass(frozen=True)
 class Wildcard:
-    """`field : "pattern"` or `field : ("p1", "p2", ...)`: any pattern matches the whole value."""
+    """`field : "pattern"` or `field : ("p1", "p2", ...)`: any pattern matches the whole value.
+
+    `:` and `like~` fold ASCII case; `like` (`case_sensitive`) compares characters exactly."""
 
     field: str
     patterns: tuple[str, ...]
+    case_sensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,23 @@ class Compare:
 
 @dataclass(frozen=True)
 class InSet:
-    """`field in (v1, v2, ...)`: exact, case-sensitive membership (`in~` is not supported)."""
+    """`field in (v1, v2, ...)`: exact, case-sensitive membership. `in~` (`case_insensitive`)
+    folds ASCII case, as a Lucene case-insensitive term query does."""
 
     field: str
     values: tuple[Value, ...]
+    case_insensitive: bool = False
+
+
+@dataclass(frozen=True)
+class StringTest:
+    """`startsWith(field, "s")`, `endsWith`, `stringContains` (`kind` "starts", "ends",
+    "contains"); the `~` forms fold ASCII case (`case_insensitive`)."""
+
+    field: str
+    kind: str
+    value: str
+    case_insensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,7 @@ class BoolLiteral:
     value: bool
 
 
-Node = Wildcard | Compare | InSet | Length | Not | And | Or | BoolLiteral
+Node = Wildcard | Compare | InSet | StringTest | Length | Not | And | Or | BoolLiteral
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ r"""Parser for the subset of Elasticsearch EQL that callsweep evaluates.
 module is a tokenizer plus a recursive-descent parser; both follow the Elasticsearch EQL lexer and
 grammar (`x-pack/plugin/eql/src/main/antlr/EqlBase.g4`) and its string unquoting
 (`AbstractBuilder.unquoteString`), so that a query Elasticsearch reads one way is never read another
-way here. Whatever the subset does not cover (sequences, pipes, functions other than `length`,
-`like`, `regex`, case-insensitive `~` variants, ...) is an `EqlSyntaxError` naming line and column,
-never a silent approximation.
+way here. Whatever the subset does not cover (sequences, pipes, `regex`, functions other than
+`length`, `startsWith`, `endsWith` and `stringContains`, `~` forms the native matcher cannot
+evaluate exactly, ...) is an `EqlSyntaxError` naming line and column, never a silent
+approximation.
 
 Choices, with their reason:
 
@@ -18,6 +19,12 @@ Choices, with their reason:
 * Triple-quoted raw strings do no escape processing and, as in Elasticsearch, cannot span lines;
   up to two extra quotes right after the closing triple quote belong to the value.
 * `/* ... */` comments nest, as in the Elasticsearch lexer.
+* The case-insensitive forms (`in~`, `like~`, `startsWith~`, ...) fold ASCII letters only, as
+  Lucene's case-insensitive automata do (`:` too). They run in the wildcard kernel, which has no
+  escape for `*` and `?`: a value holding one of them is refused in `in~` and the `~` functions.
+* `?field` (an optional field) reads the field: a field missing from an event or from the
+  whole input is missing either way here, so the mark changes nothing.
+* Function names are case-sensitive, as written in the Elasticsearch reference.
 * `a and b and c` flattens to one `And`; a parenthesised group stays its own node, so the tree
   keeps the structure the query author wrote.
 """
@@ -40,6 +47,7 @@ from .ast import (
     Node,
     Not,
     Or,
+    StringTest,
     Value,
     Wildcard,
 )
@@ -73,7 +81,7 @@ _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 # Longest first, so that `<=` is not read as `<` followed by `=`.
 _OPERATORS = (
     *("==", "!=", "<=", ">=", "<", ">", "=", ":"),
-    *("(", ")", ",", ".", "-", "+", "*", "/", "%", "|", "[", "]", "~"),
+    *("(", ")", ",", ".", "-", "+", "*", "/", "%", "|", "[", "]", "~", "?"),
 )
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 _WHITESPACE = " \t\r\n"  # the only whitespace the Elasticsearch lexer skips
@@ -81,6 +89,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_@][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
 _LINE_BREAK = re.compile(r"[\r\n]")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_STRING_FUNCTIONS = {"startsWith": "starts", "endsWith": "ends", "stringContains": "contains"}
 
 
 @dataclass(frozen=True)
@@ -364,7 +373,7 @@ class _Parser:
             return BoolLiteral(token.text == "true")
         if token.kind in ("name", "tilde") and self.at("op", "(", ahead=1):
             return self.function()
-        if token.kind in ("name", "quoted"):
+        if token.kind in ("name", "quoted") or self.at("op", "?"):
             return self.predicate(self.field())
         if token.kind in ("string", "number") or token.text in ("null", "-"):
             self.fail(
@@ -374,7 +383,10 @@ class _Parser:
         self.fail(token, f"expected a condition but found {_describe(token)}")
 
     def field(self) -> str:
-        """A field name: dotted parts, each plain or backtick-quoted, joined by '.'."""
+        """A field name: dotted parts, each plain or backtick-quoted, joined by '.'; a leading
+        `?` (optional field) is dropped (see the module docstring)."""
+        if self.at("op", "?"):
+            self.advance()
         parts = [self.field_part()]
         while self.at("op", "."):
             self.advance()
@@ -408,20 +420,23 @@ class _Parser:
             if self.at("op", "("):
                 return Wildcard(field, self.parenthesised(self.pattern))
             return Wildcard(field, (self.pattern(),))
-        if self.at("keyword", "in"):
-            self.advance()
-            return InSet(field, self.parenthesised(self.literal))
+        if self.at("keyword", "in") or self.at("tilde", "in~"):
+            return self.membership(field)
         if self.at("keyword", "not") and (
             self.at("keyword", "in", ahead=1) or self.at("tilde", ahead=1)
         ):
             self.advance()
-            if self.at("tilde"):
+            if self.at("tilde") and self.peek().text != "in~":
                 self.unsupported_tilde(self.peek())
-            self.advance()
-            return Not(InSet(field, self.parenthesised(self.literal)))
+            return Not(self.membership(field))
+        if self.at("keyword", "like") or self.at("tilde", "like~"):
+            sensitive = self.advance().kind == "keyword"
+            if self.at("op", "("):
+                return Wildcard(field, self.parenthesised(self.pattern), sensitive)
+            return Wildcard(field, (self.pattern(),), sensitive)
         if token.kind == "tilde":
             self.unsupported_tilde(token)
-        if token.kind == "keyword" and token.text in ("like", "regex"):
+        if token.kind == "keyword" and token.text == "regex":
             self.fail(
                 token,
                 f"the '{token.text}' operator is not supported; use ':' for wildcard matching",
@@ -436,13 +451,39 @@ class _Parser:
             f"expected a comparison, ':' or 'in' after '{field}' but found {_describe(token)}",
         )
 
+    def membership(self, field: str) -> InSet:
+        """`in (...)` or `in~ (...)`, at the operator."""
+        if self.advance().kind == "keyword":
+            return InSet(field, self.parenthesised(self.literal))
+        return InSet(field, self.parenthesised(self.folded_string), case_insensitive=True)
+
+    def folded_string(self) -> str:
+        """A string a case-insensitive (`~`) test compares with: the wildcard kernel evaluates
+        those tests, so `*` and `?` in it would be read as wildcards; refused."""
+        token = self.peek()
+        if token.kind != "string":
+            self.fail(token, f"a case-insensitive test takes strings only, not {_describe(token)}")
+        assert isinstance(token.value, str)
+        if "*" in token.value or "?" in token.value:
+            self.fail(
+                token,
+                "'*' and '?' in the value of a case-insensitive (~) test are not supported",
+            )
+        self.advance()
+        return token.value
+
     def unsupported_tilde(self, token: _Token) -> NoReturn:
         self.fail(token, f"case-insensitive '{token.text}' is not supported")
 
     def function(self) -> Node:
-        name = self.advance()
+        name = self.peek()
+        base = name.text.removesuffix("~")
+        if base in _STRING_FUNCTIONS:
+            return self.string_function()
+        self.advance()
         if name.text != "length":
-            self.fail(name, f"unsupported function {name.text} (only length() is supported)")
+            known = "length, startsWith, endsWith, stringContains"
+            self.fail(name, f"unsupported function {name.text} (supported: {known})")
         self.expect_op("(")
         field = self.field()
         self.expect_op(")")
@@ -459,6 +500,27 @@ class _Parser:
                 f"length() must be compared with an integer, not {_describe(value_token)}",
             )
         return Length(field, op.text, value)
+
+    def string_function(self) -> StringTest:
+        """`startsWith(field, "s")` and its siblings, `~` forms included."""
+        name = self.advance()
+        folded = name.kind == "tilde"
+        self.expect_op("(")
+        field = self.field()
+        self.expect_op(",")
+        if folded:
+            value = self.folded_string()
+        else:
+            token = self.peek()
+            if token.kind != "string":
+                self.fail(token, f"{name.text}() takes a string, not {_describe(token)}")
+            self.advance()
+            assert isinstance(token.value, str)
+            value = token.value
+        if self.at("op", ","):
+            self.fail(self.peek(), f"{name.text}() with more than one string is not supported")
+        self.expect_op(")")
+        return StringTest(field, _STRING_FUNCTIONS[name.text.removesuffix("~")], value, folded)
 
     def parenthesised(self, element: Callable[[], _T]) -> tuple[_T, ...]:
         """`( e1, e2, ... )` with at least one element."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -123,32 +124,65 @@ def _threat(entry: dict) -> Threat:
 
 
 def builtin_rules() -> dict[str, Rule]:
-    """The rules shipped with callsweep, by rule_id."""
+    """The rules shipped with callsweep, by `rule_id@version` (one rule may ship in several
+    versions: the direct-syscall rule as locked at 311 and as upstream has it now)."""
     rules: dict[str, Rule] = {}
     folder = resources.files("callsweep.rules") / "builtin"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             rule = parse_rule(entry.read_text(encoding="utf-8"), source=f"builtin:{entry.name}")
-            rules[rule.rule_id] = rule
+            rules[f"{rule.rule_id}@{rule.version}"] = rule
     return rules
 
 
 DEFAULT_RULE_ID = "2dd480be-1263-4d9c-8672-172928f6789a"
+# The version a bare rule id means, where several are built in.
+DEFAULT_VERSIONS = {DEFAULT_RULE_ID: 311}
 
 
 def default_rule() -> Rule:
-    return builtin_rules()[DEFAULT_RULE_ID]
+    return builtin_rules()[f"{DEFAULT_RULE_ID}@{DEFAULT_VERSIONS[DEFAULT_RULE_ID]}"]
 
 
 def find_rule(ref: str) -> Rule:
-    """A built-in rule by rule_id (or a unique prefix of it), or a rule file by path."""
+    """A built-in rule by rule_id (or a unique prefix of it), optionally `@version`
+    (`2dd480be@316`), or a rule file by path. A bare id means its default version."""
     rules = builtin_rules()
-    if ref in rules:
-        return rules[ref]
-    matches = [r for rid, r in rules.items() if rid.startswith(ref)]
-    if len(matches) == 1:
-        return matches[0]
+    rule_ref, _, version = ref.partition("@")
+    ids = sorted({r.rule_id for r in rules.values()})
+    chosen = [rid for rid in ids if rid == rule_ref] or [
+        rid for rid in ids if rule_ref and rid.startswith(rule_ref)
+    ]
+    if len(chosen) == 1 and (version or not Path(ref).is_file()):
+        rid = chosen[0]
+        versions = {str(r.version): r for r in rules.values() if r.rule_id == rid}
+        if not version:
+            version = str(DEFAULT_VERSIONS.get(rid, max(versions, key=int)))
+        if version in versions:
+            return versions[version]
+        raise RuleError(
+            f"rule {rid} is built in as version {', '.join(sorted(versions))}, not {version}"
+        )
     if Path(ref).is_file():
         return load_rule(ref)
     known = ", ".join(rules)
-    raise RuleError(f"no rule {ref!r}: not a built-in rule id ({known}) nor a rule file")
+    raise RuleError(f"no rule {ref!r}: not a built-in rule ({known}) nor a rule file")
+
+
+def load_rules(refs: Sequence[str], folders: Sequence[str | Path] = ()) -> list[Rule]:
+    """The rules named by `refs` (see `find_rule`) and every `*.toml` under `folders`, in that
+    order, each (rule_id, version) once. A folder without rules is an error: a typo in a path
+    must not turn into a scan with no rule."""
+    found = [find_rule(ref) for ref in refs]
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RuleError(f"{folder}: not a folder of rules")
+        files = sorted(folder.rglob("*.toml"))
+        if not files:
+            raise RuleError(f"{folder}: no rule file (*.toml) in it")
+        found.extend(load_rule(f) for f in files)
+    unique: dict[tuple[str, int], Rule] = {}
+    for rule in found:
+        unique.setdefault((rule.rule_id, rule.version), rule)
+    return list(unique.values())

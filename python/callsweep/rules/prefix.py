@@ -82,7 +82,7 @@ def _rewrite(node: Node, prefixes: dict[str, tuple[str, int]]) -> Node:
             return Or(tuple(_rewrite(op, prefixes) for op in ops))
         case Not(operand=inner):
             return Not(_rewrite(inner, prefixes))
-        case Wildcard(field=field, patterns=patterns) if field in prefixes:
+        case Wildcard(field=field, patterns=patterns, case_sensitive=False) if field in prefixes:
             column, chars = prefixes[field]
             on_prefix = tuple(p for p in patterns if decidable_on_prefix(p, chars))
             rest = tuple(p for p in patterns if not decidable_on_prefix(p, chars))

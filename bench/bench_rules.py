@@ -1,0 +1,93 @@
+"""Multi-rule benchmark: N sibling rules in one pass against N single-rule scans, N = 1, 3, 10.
+
+    python bench/bench_rules.py [--rows 200000] [--rounds 3] [--out bench/results]
+
+Same synthetic Sysmon Parquet file for every contender (bench/data, generated once); contenders
+alternate in every round; the one-pass answer (alert rows, and their (record, rule) keys) must
+equal the union of the single-rule scans. Target (issue 7): one pass of 10 rules costs at most
+1.5x one rule. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from dataset import ensure_dataset, warm_page_cache
+
+import callsweep
+from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results
+from callsweep.benchmark.timing import Timings, alternate
+from callsweep.rules.siblings import sibling_rules
+
+BENCH_DIR = Path(__file__).resolve().parent
+COUNTS = (1, 3, 10)
+TARGET = 1.5
+KEY = ["winlog.record_id", "kibana.alert.rule.rule_id", "kibana.alert.rule.version"]
+
+
+def keys(path: Path, rules) -> set[tuple]:
+    return set(callsweep.scan(path, rule=rules).select(KEY).iter_rows())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args()
+    code_before = callsweep_fingerprint()
+    path = ensure_dataset(args.rows, BENCH_DIR / "data")
+    warm_page_cache(path)
+    all_rules = sibling_rules(max(COUNTS))
+    runs, timings = {}, {}
+    for n in COUNTS:
+        rules = all_rules[:n]
+        runs[f"one pass, {n} rules"] = lambda rules=rules: callsweep.scan(path, rule=rules).height
+        if n > 1:
+            runs[f"{n} single-rule scans"] = lambda rules=rules: sum(
+                callsweep.scan(path, rule=r).height for r in rules
+            )
+    timings = {name: Timings(name, args.rows) for name in runs}
+    log(
+        f"{args.rows:,} rows, {args.rounds} rounds, POLARS_MAX_THREADS="
+        f"{os.environ.get('POLARS_MAX_THREADS', '(all)')}"
+    )
+    alternate(runs, timings, args.rounds)
+
+    mismatches = []
+    for n in COUNTS[1:]:
+        together, apart = timings[f"one pass, {n} rules"], timings[f"{n} single-rule scans"]
+        if set(together.answers) != set(apart.answers):
+            mismatches.append(f"N={n}: one pass {together.answers} vs singles {apart.answers}")
+        rules = all_rules[:n]
+        if keys(path, rules) != set().union(*(keys(path, r) for r in rules)):
+            mismatches.append(f"N={n}: the one-pass alerts are not the union of single scans")
+
+    base = timings["one pass, 1 rules"].median
+    lines = [
+        f"# bench_rules: {args.rows:,} rows, {args.rounds} rounds (medians, min-max)\n",
+        "| contender | alerts | median s | min-max s | vs one rule |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, t in timings.items():
+        lines.append(
+            f"| {name} | {t.answers[-1]:,} | {t.median:.3f} | {t.fastest:.3f}-{t.slowest:.3f} "
+            f"| {t.median / base:.2f}x |"
+        )
+    ratio = timings[f"one pass, {max(COUNTS)} rules"].median / base
+    lines.append(
+        f"\nTarget: one pass of {max(COUNTS)} rules <= {TARGET}x one rule: "
+        f"{ratio:.2f}x, {'met' if ratio <= TARGET else 'NOT met'}."
+    )
+    markdown = "\n".join(lines) + "\n"
+    print(markdown)
+    raw = {name: t.as_json() for name, t in timings.items()}
+    log(f"report: {write_results(args.out, 'bench_rules', markdown, raw)}")
+    return verdict(mismatches, (code_before, callsweep_fingerprint()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

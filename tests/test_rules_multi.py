@@ -1,0 +1,99 @@
+"""Several rules in one pass give exactly the union of the single-rule scans, each alert tagged
+with the rule that raised it (one alert row per (event, rule))."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import callsweep
+from callsweep.rules.siblings import sibling_rules
+from callsweep.scan import Scanner
+from callsweep.synthetic import Shape, chunk
+
+KEY = ["winlog.record_id", "kibana.alert.rule.rule_id", "kibana.alert.rule.version"]
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("multi") / "events.parquet"
+    shape = Shape(rows=20_000, event10_share=0.6, syscall_share=0.05, seed=11)
+    chunk(shape, 0, shape.rows).drop("expected_alert").write_parquet(path, row_group_size=4000)
+    return path
+
+
+def keys(alerts: pl.DataFrame) -> set[tuple]:
+    return set(alerts.select(KEY).iter_rows())
+
+
+@pytest.mark.parametrize("n", [3, 10])
+def test_one_pass_is_the_union_of_single_rule_scans(events: Path, n: int) -> None:
+    rules = sibling_rules(n)
+    together = callsweep.scan(events, rule=rules)
+    singles = [callsweep.scan(events, rule=r) for r in rules]
+    assert all(s.height for s in singles), "every rule must alert on the fixture"
+    assert together.height == sum(s.height for s in singles)  # no duplicate, none lost
+    assert keys(together) == set().union(*(keys(s) for s in singles))
+    # The whole alert row, not only the key, is what the single rule wrote.
+    expected = pl.concat(singles).sort(KEY)
+    assert together.sort(KEY).equals(expected)
+
+
+def test_alerts_carry_their_rule(events: Path) -> None:
+    rules = sibling_rules(3)
+    alerts = callsweep.scan(events, rule=rules)
+    by_id = {(r.rule_id, str(r.version)): r for r in rules}
+    for rule_id, version, name, severity in (
+        alerts.select(
+            "kibana.alert.rule.rule_id",
+            "kibana.alert.rule.version",
+            "kibana.alert.rule.name",
+            "kibana.alert.severity",
+        )
+        .unique()
+        .iter_rows()
+    ):
+        rule = by_id[(rule_id, version)]
+        assert (name, severity) == (rule.name, rule.severity)
+
+
+def test_summary_counts_alerts_per_rule(events: Path) -> None:
+    rules = sibling_rules(3)
+    summary = Scanner(rules).run([events])
+    assert summary.rules == rules
+    counts = {f"{r.name} v{r.version}": callsweep.scan(events, rule=r).height for r in rules}
+    assert dict(summary.alerts_by_rule) == {k: v for k, v in counts.items() if v}
+    assert summary.alerts == sum(counts.values())
+
+
+def test_lazy_scan_of_several_rules(events: Path) -> None:
+    rules = sibling_rules(3)
+    lazy = callsweep.scan_lazy(events, rule=rules).collect()
+    assert keys(lazy) == keys(callsweep.scan(events, rule=rules))
+
+
+def test_cli_repeated_rule_and_rules_folder(events: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from callsweep.cli import app
+
+    siblings = sibling_rules(5)[2:]
+    folder = tmp_path / "rules"
+    (folder / "sub").mkdir(parents=True)
+    for i, rule in enumerate(siblings):
+        (folder / ("sub" if i else ".") / f"r{i}.toml").write_text(rule.text)
+    out = tmp_path / "alerts.parquet"
+    args = ["scan", str(events), "--rule", "2dd480be", "--rule", "2dd480be@316"]
+    args += ["--rules", str(folder), "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 in one pass" in result.output
+    expected = callsweep.scan(events, rule=sibling_rules(5))
+    assert keys(pl.read_parquet(out)) == keys(expected)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["scan", str(events), "--rules", str(empty)])
+    assert result.exit_code == 1
+    assert "no rule file (*.toml) in it" in result.output
