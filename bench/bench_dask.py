@@ -27,7 +27,7 @@ import callsweep
 from callsweep import synthetic
 from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results
 from callsweep.benchmark.timing import Timings, alternate
-from callsweep.engines import DaskEngine, LocalEngine
+from callsweep.engines import ANY_FREE_PORT, DaskEngine, LocalEngine
 from callsweep.scan import Scanner
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         n_workers=cores,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=ANY_FREE_PORT,
         env={"POLARS_MAX_THREADS": "1"},
     ) as cluster:
         for name, paths in inputs.items():

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from callsweep import synthetic
 from callsweep.cli import app
 from callsweep.convert import convert
-from callsweep.engines import DaskEngine, LocalEngine
+from callsweep.engines import ANY_FREE_PORT, DaskEngine, LocalEngine
 from callsweep.scan import Part, Scanner
 
 distributed = pytest.importorskip("distributed")
@@ -50,7 +50,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=ANY_FREE_PORT
     ) as local:
         yield local
 
@@ -111,12 +111,33 @@ def test_cli_scan_on_a_cluster_started_from_the_command_line(tmp_path: Path, gen
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
     scheduler = subprocess.Popen(
-        [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        [
+            *dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+            "--dashboard-address",
+            ANY_FREE_PORT,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     worker = subprocess.Popen(
-        [*dask, "worker", address, "--nworkers", "1", "--nthreads", "2", "--no-dashboard"],
+        [
+            *dask,
+            "worker",
+            address,
+            "--nworkers",
+            "1",
+            "--nthreads",
+            "2",
+            "--no-dashboard",
+            "--dashboard-address",
+            ANY_FREE_PORT,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

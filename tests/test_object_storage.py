@@ -19,7 +19,7 @@ import callsweep
 from callsweep import synthetic
 from callsweep.cli import EXIT_INPUT_FAILED, app
 from callsweep.convert import convert
-from callsweep.engines import DaskEngine, LocalEngine
+from callsweep.engines import ANY_FREE_PORT, DaskEngine, LocalEngine
 from callsweep.scan import Scanner
 from callsweep.sources import discover, storage
 
@@ -208,7 +208,7 @@ def test_dask_workers_read_the_bucket_with_their_own_credentials(lake: Path, cre
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=ANY_FREE_PORT,
         env={**credentials, "POLARS_MAX_THREADS": "1"},
     ) as cluster:
         frames: list[pl.DataFrame] = []

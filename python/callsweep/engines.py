@@ -23,6 +23,10 @@ import polars as pl
 
 ENGINES = ("local", "dask")
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+# For a LocalCluster's dashboard: any free port. `dashboard_address=None` still binds the
+# scheduler's HTTP server (its /metrics routes) to 8787, so a second cluster on the same machine
+# (another user's, another run's) would fail to start.
+ANY_FREE_PORT = ":0"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -93,7 +97,7 @@ class DaskEngine:
                     n_workers=cores,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=ANY_FREE_PORT,
                     env={"POLARS_MAX_THREADS": "1"},
                 )
                 self.client = Client(self._cluster)
