@@ -36,6 +36,8 @@ from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
+from callsweep.sources.json_shapes import empty_ndjson_frame
+from callsweep.sources.ndjson import NdjsonStream, line_may_alert
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -180,6 +182,8 @@ class Scanner:
         self._rule_columns = alert_schema.rule_columns(self.rule)
         self._needs_event10 = _requires_event10(self.rule.query)
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # An NDJSON shape forced by the user (`--format`); None: detected per file.
+        self.ndjson_shape: str | None = None
 
     def plan(self, source: InputFile) -> InputPlan:
         path = source.location
@@ -188,6 +192,11 @@ class Scanner:
             _, _, _, schema = self._queries(empty_evtx_frame().lazy(), pl.lit(path))
             missing = tuple(f for f in self.rule.required_fields if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing)
+        if source.format == "ndjson":
+            # Read as one stream of blocks; the shape is known per member once read.
+            _, _, _, schema = self._queries(empty_ndjson_frame().lazy(), pl.lit(path))
+            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            return InputPlan(source, "ndjson", 0, (Part(0, 0, source.size),), missing)
         try:
             metadata = storage.read_parquet_metadata(path) if source.url else pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
@@ -314,6 +323,29 @@ class Scanner:
         alerts = pa.concat_tables(found) if found else None
         return PartResult(event10, alerts, stream.records, tuple(stream.skipped()))
 
+    def scan_ndjson(self, path: str, shape: str | None = None) -> PartResult:
+        """Scans an NDJSON input block by block through the same plan as an EVTX batch; lines
+        that the byte-level prefilter proves cannot alert are never parsed. Bad lines are
+        skipped and reported with their file and line; ScanError when the file cannot be
+        opened at all."""
+        keep = line_may_alert if _prefilter_applies(self.rule) else None
+        stream = NdjsonStream(path, shape=shape or self.ndjson_shape, keep=keep)
+        try:
+            event10, found = 0, []
+            for table in stream.tables():
+                frame = pl.DataFrame(pl.from_arrow(table))
+                alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
+                event10 += int(count.collect().item())
+                batch = alerts.collect()
+                if batch.height:
+                    found.append(batch.to_arrow())
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except OSError as exc:
+            raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}")]) from exc
+        alerts = pa.concat_tables(found) if found else None
+        return PartResult(event10, alerts, stream.lines, tuple(stream.skipped))
+
     def run(
         self,
         paths: Iterable[str | Path],
@@ -337,7 +369,9 @@ class Scanner:
         if on_start is not None:
             on_start(found.files)
         engine = engine or LocalEngine(self.workers)
-        settings = ScanSettings(self.rule.text, self.rule.source, self.since, self.until)
+        settings = ScanSettings(
+            self.rule.text, self.rule.source, self.since, self.until, self.ndjson_shape
+        )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
         # reported in their place in the input order.
@@ -359,7 +393,7 @@ class Scanner:
                 for i, part in enumerate(plan.parts):
                     entries.append((report, part, i == len(plan.parts) - 1))
                     # An EVTX file's rows are known once decoded: about one per 500 bytes.
-                    rows = part.rows if source.format != "evtx" else part.bytes // 500
+                    rows = part.rows if source.format == "parquet" else part.bytes // 500
                     item = TaskItem(source.location, source.format, part, key)
                     yield item, rows if part.read else 0
 
@@ -449,6 +483,11 @@ def _parts(
     if not parts:  # a file without row groups still gets its (empty) part
         parts.append(Part(0, 0, file_bytes))
     return tuple(parts)
+
+
+def _prefilter_applies(rule: Rule) -> bool:
+    """The byte-level prefilter holds for rules that need Sysmon event 10 with a CallTrace."""
+    return _requires_event10(rule.query) and "winlog.event_data.CallTrace" in rule.required_fields
 
 
 def _requires_event10(query: EventQuery) -> bool:

@@ -54,6 +54,8 @@ class ScanSettings:
     rule_source: str = "<rule>"
     since: datetime | None = None
     until: datetime | None = None
+    # An NDJSON shape forced by the user; None: detected per file.
+    ndjson_shape: str | None = None
 
 
 def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
@@ -93,6 +95,8 @@ def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
     try:
         if item.format == "evtx":
             return scanner.scan_evtx(item.path)
+        if item.format == "ndjson":
+            return scanner.scan_ndjson(item.path)
         return scanner.scan_part(item.path, item.part)
     except ScanError as exc:
         return ItemResult(errors=tuple(exc.errors))
@@ -110,6 +114,7 @@ def _scanner(settings: ScanSettings) -> Scanner:
             rule = parse_rule(settings.rule_text, settings.rule_source)
             # One thread per task: the engine runs as many tasks at once as there are cores.
             scanner = Scanner(rule, settings.since, settings.until, workers=1)
+            scanner.ndjson_shape = settings.ndjson_shape
             _scanners[settings] = scanner
         return scanner
 

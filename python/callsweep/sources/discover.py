@@ -20,7 +20,30 @@ from callsweep.sources import storage
 SUFFIX_FORMATS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".evtx": "evtx"}
 # First bytes -> format, for files named explicitly (their suffix may say anything).
 MAGIC_FORMATS = {b"PAR1": "parquet", b"ElfFile\x00": "evtx"}
-READABLE = "Parquet or EVTX"
+# JSON lines, plain or compressed or in a zip archive (`sources/ndjson.py`).
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
+NDJSON_CONTAINERS = (".gz", ".zst", ".zip")
+NDJSON_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04")
+READABLE = "Parquet, EVTX or NDJSON"
+
+
+def suffix_format(path: PurePath) -> str | None:
+    """The format of a file met while walking, judged by its name."""
+    suffix = path.suffix.lower()
+    if suffix in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[suffix]
+    if suffix in NDJSON_SUFFIXES or suffix == ".zip":
+        return "ndjson"
+    if suffix in NDJSON_CONTAINERS and PurePath(path.stem).suffix.lower() in NDJSON_SUFFIXES:
+        return "ndjson"
+    return None
+
+
+def _magic_format(head: bytes) -> str | None:
+    fmt = next((fmt for magic, fmt in MAGIC_FORMATS.items() if head.startswith(magic)), None)
+    if fmt is None and (head.lstrip().startswith(b"{") or head.startswith(NDJSON_MAGIC)):
+        return "ndjson"
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -70,8 +93,8 @@ class Discovery:
 def sniff_format(path: Path) -> str | None:
     """The format of a file judged by its content, or None when callsweep cannot read it."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    return next((fmt for magic, fmt in MAGIC_FORMATS.items() if head.startswith(magic)), None)
+        head = fh.read(64)
+    return _magic_format(head)
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
@@ -123,7 +146,7 @@ def _visit(path: Path, explicit: bool, add, found: Discovery, root: Path | None)
                 dirs.sort()
                 for name in sorted(files):
                     child = Path(root, name)
-                    fmt = SUFFIX_FORMATS.get(child.suffix.lower())
+                    fmt = suffix_format(child)
                     if fmt is None:
                         found.passed_over[child.suffix.lower() or "(no suffix)"] += 1
                     else:
@@ -168,7 +191,7 @@ def _visit_remote(url: str, found: Discovery, seen: set[Path | str]) -> None:
             count += 1
             suffix = PurePosixPath(obj.url).suffix.lower()
             fmt = SUFFIX_FORMATS.get(suffix)
-            if fmt is None:
+            if fmt is None:  # NDJSON objects are read by local path only, for now
                 found.passed_over[suffix or "(no suffix)"] += 1
             else:
                 add(obj, fmt, root)
