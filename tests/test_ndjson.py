@@ -275,4 +275,5 @@ def test_bad_lines_are_counted_with_their_line_and_the_rest_is_read(
     result = convert([path], out)
     assert not result.errors
     assert pl.read_parquet(out / "mixed.parquet").height == len(good)
-    assert (out / "mixed.parquet.skipped.csv").read_text().count("line ") == len(bad)
+    report = (out / "mixed.parquet.skipped.csv").read_text().splitlines()
+    assert len(report) - 1 == len(bad)  # a header, then a row per bad line
