@@ -323,12 +323,14 @@ class Scanner:
         alerts = pa.concat_tables(found) if found else None
         return PartResult(event10, alerts, stream.records, tuple(stream.skipped()))
 
-    def scan_ndjson(self, path: str, shape: str | None = None) -> PartResult:
+    def scan_ndjson(
+        self, path: str, shape: str | None = None, prefilter: bool = True
+    ) -> PartResult:
         """Scans an NDJSON input block by block through the same plan as an EVTX batch; lines
         that the byte-level prefilter proves cannot alert are never parsed. Bad lines are
         skipped and reported with their file and line; ScanError when the file cannot be
         opened at all."""
-        keep = line_may_alert if _prefilter_applies(self.rule) else None
+        keep = line_may_alert if prefilter and _prefilter_applies(self.rule) else None
         stream = NdjsonStream(path, shape=shape or self.ndjson_shape, keep=keep)
         try:
             event10, found = 0, []
