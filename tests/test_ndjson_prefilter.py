@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_ndjson import DATA, DUMPERT, SHAPES, _member_lines
 
 from callsweep.scan import Scanner
-from test_ndjson import DATA, DUMPERT, SHAPES, _member_lines
 
 pytestmark = pytest.mark.skipif(
     not DATA.exists(), reason="../shared/data is not beside the project"
