@@ -277,3 +277,26 @@ def test_bad_lines_are_counted_with_their_line_and_the_rest_is_read(
     assert pl.read_parquet(out / "mixed.parquet").height == len(good)
     report = (out / "mixed.parquet.skipped.csv").read_text().splitlines()
     assert len(report) - 1 == len(bad)  # a header, then a row per bad line
+
+
+@needs_data
+def test_summary_counts_rule_fields_per_shape(tmp_path: Path) -> None:
+    events = _events()
+    flat = _write(tmp_path / "flat.ndjson", events, "plain")
+    old = _write(tmp_path / "old.ndjson", [as_ecs(e, with_os_type=False) for e in events], "plain")
+    summary = Scanner().run([flat, old])
+
+    def parsed(path: Path) -> list[dict]:  # the lines the prefilter lets through
+        lines = path.read_bytes().splitlines()
+        return [json.loads(line) for line in lines if ndjson.line_may_alert(line)]
+
+    assert summary.shape_events == {"sysmon-flat": len(parsed(flat)), "ecs": len(parsed(old))}
+    traces = [e.get("CallTrace") for e in parsed(flat)]
+    with_trace = sum(1 for t in traces if t not in (None, "", "-"))
+    old_traces = [e["winlog"]["event_data"].get("CallTrace") for e in parsed(old)]
+    assert summary.shape_fields["sysmon-flat"]["winlog.event_data.CallTrace"] == with_trace
+    assert summary.shape_fields["ecs"]["winlog.event_data.CallTrace"] == sum(
+        1 for t in old_traces if t is not None
+    )
+    assert summary.shape_fields["sysmon-flat"]["host.os.type"] == len(parsed(flat))
+    assert summary.shape_fields["ecs"]["host.os.type"] == 0  # read as the data says

@@ -82,6 +82,10 @@ class ScanSummary:
     alerts_by_host: Counter[str] = field(default_factory=Counter)
     alerts_by_pair: Counter[tuple[str, str]] = field(default_factory=Counter)
     seconds: float = 0.0
+    # NDJSON inputs, per shape: events parsed, and how many had each field the rule needs
+    # (lines the prefilter proved unable to alert are not parsed, so not counted).
+    shape_events: Counter[str] = field(default_factory=Counter)
+    shape_fields: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def files(self) -> int:
@@ -142,6 +146,8 @@ class PartResult:
     rows: int | None = None
     skipped: tuple[InputError, ...] = ()
     errors: tuple[InputError, ...] = ()
+    # NDJSON: per shape read, (events parsed, events having each field the rule needs).
+    shapes: dict[str, tuple[int, dict[str, int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +337,9 @@ class Scanner:
         skipped and reported with their file and line; ScanError when the file cannot be
         opened at all."""
         keep = line_may_alert if prefilter and _prefilter_applies(self.rule) else None
-        stream = NdjsonStream(path, shape=shape or self.ndjson_shape, keep=keep)
+        stream = NdjsonStream(
+            path, shape=shape or self.ndjson_shape, keep=keep, fields=tuple(self.rule.fields)
+        )
         try:
             event10, found = 0, []
             for table in stream.tables():
@@ -346,7 +354,11 @@ class Scanner:
         except OSError as exc:
             raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}")]) from exc
         alerts = pa.concat_tables(found) if found else None
-        return PartResult(event10, alerts, stream.lines, tuple(stream.skipped))
+        shapes = {
+            shape: (events, dict(stream.field_counts.get(shape, {})))
+            for shape, events in stream.shapes.items()
+        }
+        return PartResult(event10, alerts, stream.lines, tuple(stream.skipped), shapes=shapes)
 
     def run(
         self,
@@ -449,6 +461,10 @@ class Scanner:
         report.skipped += len(result.skipped)
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
+        for shape, (events, counts) in (result.shapes or {}).items():
+            report.shape = shape if report.shape in ("ndjson", shape) else "ndjson (mixed)"
+            summary.shape_events[shape] += events
+            summary.shape_fields.setdefault(shape, Counter()).update(counts)
         if result.alerts is not None:
             report.alerts += result.alerts.num_rows
 

@@ -137,6 +137,9 @@ class NdjsonStream:
     lines: int = 0
     skipped: list[InputError] = field(default_factory=list)
     shapes: Counter[str] = field(default_factory=Counter)
+    # Per shape: how many of its events had each of `fields` (what the rule needs).
+    fields: tuple[str, ...] = ()
+    field_counts: dict[str, Counter[str]] = field(default_factory=dict)
 
     def tables(self) -> Iterator[pa.Table]:
         from callsweep.sources.json_shapes import detect, flatten, ndjson_schema
@@ -164,6 +167,9 @@ class NdjsonStream:
                     self.skipped.append(InputError(block.name, message, f"line {number}"))
                     continue
                 self.shapes[shape] += 1
+                if self.fields:
+                    counts = self.field_counts.setdefault(shape, Counter())
+                    counts.update(f for f in self.fields if row.get(f) is not None)
                 row["log.file.path"] = block.name
                 row[LINE] = number
                 row["callsweep.evtx.record_number"] = number
