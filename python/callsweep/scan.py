@@ -342,8 +342,7 @@ class Scanner:
         )
         try:
             event10, found = 0, []
-            for table in stream.tables():
-                frame = pl.DataFrame(pl.from_arrow(table))
+            for frame in stream.frames():
                 alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                 event10 += int(count.collect().item())
                 batch = alerts.collect()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+import polars as pl
 import pyarrow as pa
 
 from callsweep.sources.discover import InputError
@@ -142,41 +143,115 @@ class NdjsonStream:
     field_counts: dict[str, Counter[str]] = field(default_factory=dict)
 
     def tables(self) -> Iterator[pa.Table]:
-        from callsweep.sources.json_shapes import detect, flatten, ndjson_schema
-
-        schema = ndjson_schema()
+        """Every event as rows of `ndjson_schema()` (what conversion writes)."""
         detected: dict[str, str] = {}
         for block in read_blocks(self.path, self.skipped, self.block_lines):
             self.lines += len(block.lines)
-            rows: list[dict] = []
-            for number, line in zip(block.numbers, block.lines, strict=True):
-                if self.keep is not None and not self.keep(line):
-                    continue
+            numbers, lines = self._candidates(block)
+            table = self._parse(block.name, numbers, lines, detected)
+            if table is not None:
+                yield table
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Every event as a polars frame for the scan's plan: ECS blocks (and hits) are parsed
+        whole by polars' reader (native, GIL released) into nested columns, which the scan's
+        normalization reads as ECS; other shapes, and blocks polars cannot read (a bad line),
+        line by line into `ndjson_schema()`."""
+        from callsweep.sources.json_shapes import detect
+
+        detected: dict[str, str] = {}
+        for block in read_blocks(self.path, self.skipped, self.block_lines):
+            self.lines += len(block.lines)
+            numbers, lines = self._candidates(block)
+            if not lines:
+                continue
+            shape = self.shape or detected.get(block.name)
+            if shape is None:
                 try:
-                    doc = json.loads(line)
-                    if not isinstance(doc, dict):
-                        raise TypeError(f"a JSON {type(doc).__name__}, not an object")
-                    shape = self.shape or detected.get(block.name) or detect(doc)
-                    if shape is None:
-                        raise ValueError("not an event of a known shape")
-                    if self.shape is None:
-                        detected.setdefault(block.name, shape)
-                    row = flatten(doc, shape)
-                except (ValueError, TypeError, KeyError, RecursionError) as exc:
-                    message = f"{type(exc).__name__}: {str(exc)[:200]}"
-                    self.skipped.append(InputError(block.name, message, f"line {number}"))
+                    doc = json.loads(lines[0])
+                    shape = detect(doc) if isinstance(doc, dict) else None
+                except ValueError:
+                    shape = None
+            if shape in ("ecs", "es-hit"):
+                frame = self._read_whole(block.name, numbers, lines, shape)
+                if frame is not None:
+                    detected.setdefault(block.name, shape)
+                    yield frame
                     continue
-                self.shapes[shape] += 1
-                if self.fields:
-                    counts = self.field_counts.setdefault(shape, Counter())
-                    counts.update(f for f in self.fields if row.get(f) is not None)
-                row["log.file.path"] = block.name
-                row[LINE] = number
-                row["callsweep.evtx.record_number"] = number
-                row["callsweep.evtx.chunk"] = 0
-                rows.append(row)
-            if rows:
-                yield _table(rows, schema, block.name, self.skipped)
+            table = self._parse(block.name, numbers, lines, detected)
+            if table is not None:
+                yield pl.DataFrame(pl.from_arrow(table))
+
+    def _candidates(self, block: LineBlock) -> tuple[list[int], list[bytes]]:
+        if self.keep is None:
+            return block.numbers, block.lines
+        kept = [
+            (n, line) for n, line in zip(block.numbers, block.lines, strict=True) if self.keep(line)
+        ]
+        return [n for n, _ in kept], [line for _, line in kept]
+
+    def _read_whole(
+        self, name: str, numbers: list[int], lines: list[bytes], shape: str
+    ) -> pl.DataFrame | None:
+        """The block read by polars, or None when any line keeps it from reading the block."""
+        from callsweep.ecs import normalize
+
+        try:
+            frame = pl.read_ndjson(io.BytesIO(b"\n".join(lines)))
+            if shape == "es-hit":
+                frame = frame.select(pl.col("_source")).unnest("_source")
+            if frame.height != len(lines):
+                return None
+            if self.fields:
+                norm = normalize(frame.lazy(), self.fields)
+                counts = (
+                    norm.frame.select(pl.all().is_not_null().sum()).collect().row(0, named=True)
+                )
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except Exception:
+            return None
+        self.shapes[shape] += frame.height
+        if self.fields:
+            self.field_counts.setdefault(shape, Counter()).update(
+                {k: int(v) for k, v in counts.items()}
+            )
+        return frame.with_columns(
+            pl.lit(name).alias("log.file.path"), pl.Series(LINE, numbers, dtype=pl.Int64)
+        )
+
+    def _parse(
+        self, name: str, numbers: list[int], lines: list[bytes], detected: dict[str, str]
+    ) -> pa.Table | None:
+        """Lines parsed one by one into `ndjson_schema()`; bad ones reported in `skipped`."""
+        from callsweep.sources.json_shapes import detect, flatten, ndjson_schema
+
+        rows: list[dict] = []
+        for number, line in zip(numbers, lines, strict=True):
+            try:
+                doc = json.loads(line)
+                if not isinstance(doc, dict):
+                    raise TypeError(f"a JSON {type(doc).__name__}, not an object")
+                shape = self.shape or detected.get(name) or detect(doc)
+                if shape is None:
+                    raise ValueError("not an event of a known shape")
+                if self.shape is None:
+                    detected.setdefault(name, shape)
+                row = flatten(doc, shape)
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
+                message = f"{type(exc).__name__}: {str(exc)[:200]}"
+                self.skipped.append(InputError(name, message, f"line {number}"))
+                continue
+            self.shapes[shape] += 1
+            if self.fields:
+                counts = self.field_counts.setdefault(shape, Counter())
+                counts.update(f for f in self.fields if row.get(f) is not None)
+            row["log.file.path"] = name
+            row[LINE] = number
+            row["callsweep.evtx.record_number"] = number
+            row["callsweep.evtx.chunk"] = 0
+            rows.append(row)
+        return _table(rows, ndjson_schema(), name, self.skipped) if rows else None
 
 
 LINE = "log.file.line"
