@@ -12,7 +12,6 @@ must agree.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from test_ndjson import DATA, DUMPERT, SHAPES, _member_lines
 
 from callsweep.scan import Scanner
+from callsweep.sources.ndjson import line_may_alert, lines_may_alert
 
 pytestmark = pytest.mark.skipif(
     not DATA.exists(), reason="../shared/data is not beside the project"
@@ -85,6 +86,9 @@ def test_prefilter_never_drops_an_alert(
         lines.append(_spell(doc, rng, rate))
     path = tmp_path / f"{seed}.ndjson"
     path.write_text("\n".join(lines) + "\n")
+    # The scan tests whole blocks natively; the per-line definition is what the docs state.
+    encoded = [line.encode() for line in lines]
+    assert lines_may_alert(encoded) == [line_may_alert(line) for line in encoded]
     assert _scan(path, prefilter=True) == _scan(path, prefilter=False)
 
 

@@ -37,7 +37,7 @@ from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 from callsweep.sources.json_shapes import empty_ndjson_frame
-from callsweep.sources.ndjson import NdjsonStream, line_may_alert
+from callsweep.sources.ndjson import NdjsonStream, lines_may_alert
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -336,7 +336,7 @@ class Scanner:
         that the byte-level prefilter proves cannot alert are never parsed. Bad lines are
         skipped and reported with their file and line; ScanError when the file cannot be
         opened at all."""
-        keep = line_may_alert if prefilter and _prefilter_applies(self.rule) else None
+        keep = lines_may_alert if prefilter and _prefilter_applies(self.rule) else None
         stream = NdjsonStream(
             path, shape=shape or self.ndjson_shape, keep=keep, fields=tuple(self.rule.fields)
         )

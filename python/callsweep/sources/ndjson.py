@@ -23,6 +23,7 @@ from callsweep.sources.discover import InputError
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
 BLOCK_LINES = 20_000
+READ_BYTES = 8 << 20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -65,30 +66,44 @@ def _members(path: str) -> Iterator[tuple[str, IO[bytes]]]:
         yield path, _open_stream(fh, head)
 
 
-def _lines(stream: IO[bytes], name: str, skipped: list[InputError]) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of a stream, without the newline; overlong lines are skipped."""
-    reader = (
-        io.BufferedReader(stream, 1 << 20) if not isinstance(stream, io.BufferedReader) else stream
-    )  # type: ignore[arg-type]
-    number = 0
-    while True:
-        line = reader.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        number += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            # Drain the rest of the overlong line in bounded pieces.
-            size = len(line)
-            while line and not line.endswith(b"\n"):
-                line = reader.readline(MAX_LINE_BYTES)
-                size += len(line)
-            skipped.append(
-                InputError(
-                    name, f"line longer than {MAX_LINE_BYTES} bytes ({size})", f"line {number}"
-                )
-            )
-            continue
-        yield number, line.rstrip(b"\r\n")
+def _line_runs(
+    stream: IO[bytes], name: str, skipped: list[InputError]
+) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines) per block of bytes read; the newline is cut, an
+    overlong line is reported and left blank (its bytes are passed over, never held)."""
+    number = 0  # lines before the next run
+    carry = b""  # the start of a line that continues in the next read (< MAX_LINE_BYTES)
+    overlong = 0  # bytes so far of an overlong line being passed over
+
+    def too_long(size: int, at: int) -> None:
+        message = f"line longer than {MAX_LINE_BYTES} bytes ({size})"
+        skipped.append(InputError(name, message, f"line {at}"))
+
+    while data := stream.read(READ_BYTES):
+        if overlong:
+            cut = data.find(b"\n")
+            if cut < 0:
+                overlong += len(data)
+                continue
+            number += 1
+            too_long(overlong + cut, number)
+            overlong, data = 0, data[cut + 1 :]
+        pieces = (carry + data).split(b"\n")
+        carry = pieces.pop()
+        if len(carry) > MAX_LINE_BYTES:
+            overlong, carry = len(carry), b""
+        if pieces and max(map(len, pieces)) > MAX_LINE_BYTES:
+            for i, piece in enumerate(pieces):
+                if len(piece) > MAX_LINE_BYTES:
+                    too_long(len(piece), number + i + 1)
+                    pieces[i] = b""
+        if pieces:
+            yield number + 1, pieces
+            number += len(pieces)
+    if overlong:
+        too_long(overlong, number + 1)
+    elif carry:
+        yield number + 1, [carry]
 
 
 def read_blocks(
@@ -98,21 +113,23 @@ def read_blocks(
     lines, a damaged compressed stream) is appended to `skipped` and reading goes on where it
     can. OSError when the file cannot be opened at all."""
     for name, stream in _members(path):
-        block = LineBlock(name, [], [])
         number = 0
         try:
-            for number, line in _lines(stream, name, skipped):
-                if not line.strip():
-                    continue
-                block.numbers.append(number)
-                block.lines.append(line)
-                if len(block.lines) >= block_lines:
-                    yield block
-                    block = LineBlock(name, [], [])
+            for number, lines in _line_runs(stream, name, skipped):
+                numbers = [number + i for i, line in enumerate(lines) if line.strip()]
+                kept = [lines[n - number].removesuffix(b"\r") for n in numbers]
+                for start in range(0, len(kept), block_lines):
+                    end = start + block_lines
+                    yield LineBlock(name, numbers[start:end], kept[start:end])
         except (OSError, EOFError, ValueError) as exc:  # damaged gzip / zstd / zip member
             skipped.append(InputError(name, f"unreadable after this line: {exc}", f"line {number}"))
-        if block.lines:
-            yield block
+
+
+def lines_may_alert(lines: list[bytes]) -> list[bool]:
+    """`line_may_alert` of every line, tested natively on the whole block."""
+    block = pl.Series(lines, dtype=pl.Binary)
+    mask = block.bin.contains(b"CallTrace") & block.bin.contains(b"10")
+    return (mask | block.bin.contains(b"\\u")).to_list()
 
 
 def line_may_alert(line: bytes) -> bool:
@@ -128,12 +145,12 @@ def line_may_alert(line: bytes) -> bool:
 class NdjsonStream:
     """The events of one NDJSON input as tables of `ndjson_schema()`; lines that cannot be
     read are counted in `skipped` with their file and line. `shape`: forced, or detected per
-    member from its first parseable lines. `keep`: a byte-level test a line must pass to be
-    parsed at all (the scan's prefilter); lines it drops still count in `lines`."""
+    member from its first parseable lines. `keep`: a byte-level test of a block's lines, which
+    a line must pass to be parsed at all (the scan's prefilter); lines it drops still count in `lines`."""
 
     path: str
     shape: str | None = None
-    keep: Callable[[bytes], bool] | None = None
+    keep: Callable[[list[bytes]], list[bool]] | None = None
     block_lines: int = BLOCK_LINES
     lines: int = 0
     skipped: list[InputError] = field(default_factory=list)
@@ -185,10 +202,9 @@ class NdjsonStream:
     def _candidates(self, block: LineBlock) -> tuple[list[int], list[bytes]]:
         if self.keep is None:
             return block.numbers, block.lines
-        kept = [
-            (n, line) for n, line in zip(block.numbers, block.lines, strict=True) if self.keep(line)
-        ]
-        return [n for n, _ in kept], [line for _, line in kept]
+        mask = self.keep(block.lines)
+        numbers = [n for n, k in zip(block.numbers, mask, strict=True) if k]
+        return numbers, [line for line, k in zip(block.lines, mask, strict=True) if k]
 
     def _read_whole(
         self, name: str, numbers: list[int], lines: list[bytes], shape: str
