@@ -106,7 +106,8 @@ def main() -> int:
     path = args.data / f"winlogbeat_{args.size_mb}mb_{args.event10_share}.ndjson"
     log(f"generating {path} ...")
     expected = generate(path, args.size_mb << 20, args.event10_share)
-    lines = sum(1 for _ in open(path, "rb"))
+    with open(path, "rb") as fh:
+        lines = sum(1 for _ in fh)
     log(f"{path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines, {expected:,} expected alerts")
 
     predicate = polars_predicate(rule.query, anchored_regex)
@@ -156,7 +157,8 @@ def main() -> int:
             "",
             *rows,
             "",
-            f"callsweep vs the faster other: {target:.2f}x (target >= 2x: {'met' if target >= 2 else 'NOT met'})",
+            f"callsweep vs the faster other: {target:.2f}x "
+            f"(target >= 2x: {'met' if target >= 2 else 'NOT met'})",
         ]
     )
     print(markdown)

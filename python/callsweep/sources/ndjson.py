@@ -146,7 +146,8 @@ class NdjsonStream:
     """The events of one NDJSON input as tables of `ndjson_schema()`; lines that cannot be
     read are counted in `skipped` with their file and line. `shape`: forced, or detected per
     member from its first parseable lines. `keep`: a byte-level test of a block's lines, which
-    a line must pass to be parsed at all (the scan's prefilter); lines it drops still count in `lines`."""
+    a line must pass to be parsed at all (the scan's prefilter); lines it drops still count
+    in `lines`."""
 
     path: str
     shape: str | None = None
