@@ -190,6 +190,8 @@ class Scanner:
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
         # An NDJSON shape forced by the user (`--format`); None: detected per file.
         self.ndjson_shape: str | None = None
+        # Threads parsing the blocks of one NDJSON file (a file is one task).
+        self.ndjson_threads = pl.thread_pool_size()
 
     def plan(self, source: InputFile) -> InputPlan:
         path = source.location
@@ -342,12 +344,21 @@ class Scanner:
         )
         try:
             event10, found = 0, []
-            for frame in stream.frames():
+
+            def scan_block(job: Callable[[], pl.DataFrame | None]) -> tuple[int, pa.Table | None]:
+                frame = job()
+                if frame is None:
+                    return 0, None
                 alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
-                event10 += int(count.collect().item())
                 batch = alerts.collect()
-                if batch.height:
-                    found.append(batch.to_arrow())
+                return int(count.collect().item()), batch.to_arrow() if batch.height else None
+
+            # Blocks parsed on every core (polars' reader and the plan release the GIL), a few
+            # in flight at a time so memory holds a few blocks.
+            for count, table in bounded_map(scan_block, stream.frame_jobs(), self.ndjson_threads):
+                event10 += count
+                if table is not None:
+                    found.append(table)
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
         except OSError as exc:
@@ -466,6 +477,24 @@ class Scanner:
             summary.shape_fields.setdefault(shape, Counter()).update(counts)
         if result.alerts is not None:
             report.alerts += result.alerts.num_rows
+
+
+def bounded_map(function, jobs: Iterable, threads: int) -> Iterator:
+    """`map(function, jobs)` on `threads` threads, results in order, at most `2 * threads`
+    jobs drawn ahead (the job iterator itself runs on the caller's thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if threads <= 1:
+        yield from map(function, jobs)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(function, job))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _alerts_table(alerts: pl.DataFrame) -> pa.Table | None:

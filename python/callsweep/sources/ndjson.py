@@ -7,9 +7,11 @@ counted) without being held in memory, so memory stays flat whatever the file or
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -159,6 +161,8 @@ class NdjsonStream:
     # Per shape: how many of its events had each of `fields` (what the rule needs).
     fields: tuple[str, ...] = ()
     field_counts: dict[str, Counter[str]] = field(default_factory=dict)
+    # Blocks may be parsed on several threads; the counts above are updated under it.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def tables(self) -> Iterator[pa.Table]:
         """Every event as rows of `ndjson_schema()` (what conversion writes)."""
@@ -171,34 +175,45 @@ class NdjsonStream:
                 yield table
 
     def frames(self) -> Iterator[pl.DataFrame]:
-        """Every event as a polars frame for the scan's plan: ECS blocks (and hits) are parsed
-        whole by polars' reader (native, GIL released) into nested columns, which the scan's
-        normalization reads as ECS; other shapes, and blocks polars cannot read (a bad line),
-        line by line into `ndjson_schema()`."""
-        from callsweep.sources.json_shapes import detect
+        """Every event as a polars frame for the scan's plan (see `frame_jobs`)."""
+        for job in self.frame_jobs():
+            frame = job()
+            if frame is not None:
+                yield frame
 
+    def frame_jobs(self) -> Iterator[Callable[[], pl.DataFrame | None]]:
+        """A job per block, to run on any thread, giving its events as a polars frame: ECS
+        blocks (and hits) are parsed whole by polars' reader (native, GIL released) into
+        nested columns, which the scan's normalization reads as ECS; other shapes, and blocks
+        polars cannot read (a bad line), line by line into `ndjson_schema()`. Reading and the
+        prefilter happen as the jobs are drawn, on the caller's thread."""
         detected: dict[str, str] = {}
         for block in read_blocks(self.path, self.skipped, self.block_lines):
             self.lines += len(block.lines)
             numbers, lines = self._candidates(block)
-            if not lines:
-                continue
-            shape = self.shape or detected.get(block.name)
-            if shape is None:
-                try:
-                    doc = json.loads(lines[0])
-                    shape = detect(doc) if isinstance(doc, dict) else None
-                except ValueError:
-                    shape = None
-            if shape in ("ecs", "es-hit"):
-                frame = self._read_whole(block.name, numbers, lines, shape)
-                if frame is not None:
-                    detected.setdefault(block.name, shape)
-                    yield frame
-                    continue
-            table = self._parse(block.name, numbers, lines, detected)
-            if table is not None:
-                yield pl.DataFrame(pl.from_arrow(table))
+            if lines:
+                yield functools.partial(self._frame, block.name, numbers, lines, detected)
+
+    def _frame(
+        self, name: str, numbers: list[int], lines: list[bytes], detected: dict[str, str]
+    ) -> pl.DataFrame | None:
+        from callsweep.sources.json_shapes import detect
+
+        shape = self.shape or detected.get(name)
+        if shape is None:
+            try:
+                doc = json.loads(lines[0])
+                shape = detect(doc) if isinstance(doc, dict) else None
+            except ValueError:
+                shape = None
+        if shape in ("ecs", "es-hit"):
+            frame = self._read_whole(name, numbers, lines, shape)
+            if frame is not None:
+                detected.setdefault(name, shape)
+                return frame
+        with self._lock:  # the line-by-line parse holds the GIL anyway
+            table = self._parse(name, numbers, lines, detected)
+        return None if table is None else pl.DataFrame(pl.from_arrow(table))
 
     def _candidates(self, block: LineBlock) -> tuple[list[int], list[bytes]]:
         if self.keep is None:
@@ -228,11 +243,12 @@ class NdjsonStream:
             raise
         except Exception:
             return None
-        self.shapes[shape] += frame.height
-        if self.fields:
-            self.field_counts.setdefault(shape, Counter()).update(
-                {k: int(v) for k, v in counts.items()}
-            )
+        with self._lock:
+            self.shapes[shape] += frame.height
+            if self.fields:
+                self.field_counts.setdefault(shape, Counter()).update(
+                    {k: int(v) for k, v in counts.items()}
+                )
         return frame.with_columns(
             pl.lit(name).alias("log.file.path"), pl.Series(LINE, numbers, dtype=pl.Int64)
         )
