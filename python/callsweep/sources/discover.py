@@ -8,6 +8,7 @@ readable format: anything else is an error for that input.
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -37,6 +38,24 @@ def suffix_format(path: PurePath) -> str | None:
     if suffix in NDJSON_CONTAINERS and PurePath(path.stem).suffix.lower() in NDJSON_SUFFIXES:
         return "ndjson"
     return None
+
+
+def _plain_json_is_lines(path: Path) -> bool:
+    """A plain `.json` file met while walking is read only if its first line is a whole JSON
+    object (a pretty-printed document, such as a report, is not JSON lines)."""
+    if path.suffix.lower() not in NDJSON_SUFFIXES:
+        return True  # compressed or an archive: judged when read
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    first = head.split(b"\n", 1)[0].strip()
+    if not first.startswith(b"{"):
+        return False
+    if len(first) == len(head.strip()) and len(head) == 1 << 16:
+        return True  # a first line longer than the sample: let the reader judge it
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
 
 
 def _magic_format(head: bytes) -> str | None:
@@ -147,6 +166,8 @@ def _visit(path: Path, explicit: bool, add, found: Discovery, root: Path | None)
                 for name in sorted(files):
                     child = Path(root, name)
                     fmt = suffix_format(child)
+                    if fmt == "ndjson" and not _plain_json_is_lines(child):
+                        fmt = None
                     if fmt is None:
                         found.passed_over[child.suffix.lower() or "(no suffix)"] += 1
                     else:
