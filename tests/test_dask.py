@@ -67,7 +67,8 @@ def test_local_cluster_gives_the_local_alerts_on_the_shared_data(cluster, tmp_pa
     inputs = [DATA, tmp_path / "lake"]
     local = alerts_of(Scanner(), inputs, LocalEngine())
     on_dask = alerts_of(Scanner(), inputs, DaskEngine(cluster.scheduler_address))
-    assert local.height == 2 * 4  # the EVTX positives, read directly and after conversion
+    # The 4 EVTX positives and the OTRF zip's 1 (NDJSON), read directly and after conversion.
+    assert local.height == 2 * (4 + 1)
     assert on_dask.equals(local)  # same alerts, same order
 
 

@@ -19,6 +19,11 @@ from callsweep.convert import convert
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text())["evtx"] if DATA.exists() else {}
+NDJSON_EXPECTED = (
+    list(json.loads((DATA / "expected.json").read_text())["ndjson"].values())
+    if DATA.exists()
+    else []
+)
 FILES = sorted(EXPECTED)
 DAMAGED = {
     "omerbenamram__evtx/sample_with_a_bad_chunk_magic.evtx",
@@ -57,7 +62,9 @@ def test_scan_alerts_on_exactly_the_expected_records(name: str):
 def test_convert_then_scan_gives_the_same_alerts(tmp_path: Path):
     summary = convert([DATA], tmp_path / "parquet")
     assert summary.errors == []
-    assert summary.count("converted") == len(FILES)
+    # The EVTX files and the OTRF zips (NDJSON, tested in test_ndjson.py).
+    zips = list(DATA.glob("OTRF__Security-Datasets/*.zip"))
+    assert summary.count("converted") == len(FILES) + len(zips)
     for name in FILES:
         out = tmp_path / "parquet" / Path(name).with_suffix(".parquet")
         alerts = callsweep.scan(out)
@@ -225,7 +232,10 @@ def test_scan_cli_on_a_directory_of_evtx(tmp_path: Path):
     result = CliRunner().invoke(app, ["scan", str(DATA), "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     docs = [json.loads(line) for line in out.read_text().splitlines()]
-    found = sorted((d["log"]["file"]["path"], d["winlog"]["record_id"]) for d in docs)
+    # The OTRF zips' alerts (NDJSON, checked in test_ndjson.py) have lines, not record ids.
+    evtx = [d for d in docs if d["log"]["file"]["path"].endswith(".evtx")]
+    assert len(docs) - len(evtx) == sum(len(e["positive_lines"]) for e in NDJSON_EXPECTED)
+    found = sorted((d["log"]["file"]["path"], d["winlog"]["record_id"]) for d in evtx)
     want = sorted((str(DATA / n), r) for n, ids in EXPECTED.items() for r in ids)
     assert found == want
     assert "records skipped" in result.output and "skipped:" in result.output

@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,11 +99,14 @@ def test_a_prefix_is_walked_like_a_directory(lake: Path):
     found = discover([url("")])
     assert found.errors == []
     local = discover([lake])
+    # NDJSON is read from local paths only (for now): on the bucket those files are passed over.
+    read = [f for f in local.files if f.format != "ndjson"]
+    unread = Counter(f.path.suffix.lower() for f in local.files if f.format == "ndjson")
     assert [f.location for f in found.files] == [
-        url(f.path.relative_to(lake).as_posix()) for f in local.files
+        url(f.path.relative_to(lake).as_posix()) for f in read
     ]
-    assert [f.size for f in found.files] == [f.size for f in local.files]
-    assert found.passed_over == local.passed_over
+    assert [f.size for f in found.files] == [f.size for f in read]
+    assert found.passed_over == local.passed_over + unread
 
 
 def test_scanning_the_bucket_gives_the_alerts_of_the_local_tree(lake: Path):

@@ -32,6 +32,7 @@ from callsweep.report import (
 from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.model import RuleError, builtin_rules, find_rule, load_rules
 from callsweep.scan import Scanner, ScanSummary
+from callsweep.sources.json_shapes import SHAPES as JSON_SHAPES
 
 # Exit statuses: 0 done; 1 bad usage of callsweep itself; 2 some input could not be read;
 # 3 alerts were found and --fail-on-alert asked to say so.
@@ -155,6 +156,15 @@ def scan(
     ] = True,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
+    json_shape: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Shape of NDJSON inputs, instead of detecting it per file: "
+            + ", ".join(JSON_SHAPES)
+            + ".",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the rule over the inputs and report the alerts.
 
@@ -166,7 +176,10 @@ def scan(
         items = [item for path in exceptions or [] for item in load_exceptions(path)]
     except RuleError as exc:
         raise _fail(str(exc)) from None
+    if json_shape is not None and json_shape not in JSON_SHAPES:
+        raise _fail(f"--format must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
     scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
+    scanner.ndjson_shape = json_shape
     try:
         writer = AlertWriter(out) if out is not None else None
     except ValueError as exc:

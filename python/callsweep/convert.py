@@ -26,9 +26,11 @@ from callsweep.engines import Engine, LocalEngine
 from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import evtx_schema, local_evtx, open_evtx
+from callsweep.sources.json_shapes import ndjson_schema
+from callsweep.sources.ndjson import NdjsonStream
 
 SOURCE_KEY = b"callsweep.source"
-CONVERTIBLE = ("evtx",)
+CONVERTIBLE = ("evtx", "ndjson")
 
 
 @dataclass
@@ -120,6 +122,8 @@ def convert_file(
 ) -> tuple[ConvertReport, list[InputError]]:
     """Converts one EVTX file; returns its report and the records it had to skip. Raises
     OSError or ValueError (naming the file) when the input cannot be read at all."""
+    if source.format == "ndjson":
+        return convert_ndjson_file(source, out, row_group_rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
@@ -145,6 +149,37 @@ def convert_file(
         source.location, str(out), "converted", stream.records, len(skipped), source.size
     )
     return report, skipped
+
+
+def convert_ndjson_file(
+    source: InputFile, out: Path, row_group_rows: int = ROW_GROUP_ROWS, shape: str | None = None
+) -> tuple[ConvertReport, list[InputError]]:
+    """Converts one NDJSON input (every line: no prefilter) through the same layout writer,
+    into the EVTX columns plus `log.file.line`; bad lines go to `.skipped.csv`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    schema = ndjson_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
+    stream = NdjsonStream(source.location, shape=shape)
+    try:
+        writer = EventLayoutWriter(tmp, schema, row_group_rows)
+        try:
+            for table in stream.tables():
+                for batch in table.to_batches():
+                    writer.write(batch)
+        finally:
+            writer.close()
+        report_path = out.with_name(out.name + ".skipped.csv")
+        if stream.skipped:
+            _write_skipped(report_path, stream.skipped)
+        else:
+            report_path.unlink(missing_ok=True)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    report = ConvertReport(
+        source.location, str(out), "converted", stream.lines, len(stream.skipped), source.size
+    )
+    return report, list(stream.skipped)
 
 
 def _write_skipped(path: Path, skipped: list[InputError]) -> None:

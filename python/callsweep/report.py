@@ -230,6 +230,8 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
             table.add_row("", f"{n:,}  {rule.name} (v{rule.version})")
     table.add_row("time", f"{summary.seconds:.2f} s ({rate:,.0f} rows/s, {mbps:,.1f} MB/s)")
     console.print(table)
+    if summary.shape_events:
+        print_shape_fields(console, summary)
     if summary.alerts_by_host:
         hosts = Table(title="alerts per host")
         hosts.add_column("host")
@@ -244,6 +246,21 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         for (source, target), n in summary.alerts_by_pair.most_common(top):
             pairs.add_row(source, target, f"{n:,}")
         console.print(pairs)
+
+
+def print_shape_fields(console: Console, summary: ScanSummary) -> None:
+    """Per NDJSON shape: events parsed and how many had each field the rule needs, so a shape
+    read with the wrong names shows as zeros rather than as a silent lack of alerts."""
+    shapes = [shape for shape, _ in summary.shape_events.most_common()]
+    table = Table(title="NDJSON events per shape, and how many had each field the rule needs")
+    table.add_column("field")
+    for shape in shapes:
+        table.add_column(shape, justify="right")
+    table.add_row("(events)", *(f"{summary.shape_events[s]:,}" for s in shapes))
+    for name in summary.rule.fields:
+        counts = (summary.shape_fields.get(s, {}).get(name, 0) for s in shapes)
+        table.add_row(name, *(f"{n:,}" for n in counts))
+    console.print(table)
 
 
 def print_rules(console: Console, rules: Sequence[Rule]) -> None:

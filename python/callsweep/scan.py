@@ -38,6 +38,8 @@ from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
+from callsweep.sources.json_shapes import empty_ndjson_frame
+from callsweep.sources.ndjson import NdjsonStream, lines_may_alert
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -91,6 +93,10 @@ class ScanSummary:
     alerts_by_pair: Counter[tuple[str, str]] = field(default_factory=Counter)
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    # NDJSON inputs, per shape: events parsed, and how many had each field the rule needs
+    # (lines the prefilter proved unable to alert are not parsed, so not counted).
+    shape_events: Counter[str] = field(default_factory=Counter)
+    shape_fields: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def files(self) -> int:
@@ -159,6 +165,8 @@ class PartResult:
     errors: tuple[InputError, ...] = ()
     # Alerts dropped by exceptions.
     excluded: int = 0
+    # NDJSON: per shape read, (events parsed, events having each field the rule needs).
+    shapes: dict[str, tuple[int, dict[str, int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,10 @@ class Scanner:
             f for f in self.rule.required_fields if all(f in r.required_fields for r in self.rules)
         )
         self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # An NDJSON shape forced by the user (`--format`); None: detected per file.
+        self.ndjson_shape: str | None = None
+        # Threads parsing the blocks of one NDJSON file (a file is one task).
+        self.ndjson_threads = pl.thread_pool_size()
 
     def plan(self, source: InputFile) -> InputPlan:
         path = source.location
@@ -219,6 +231,11 @@ class Scanner:
             _, _, _, schema = self._queries(empty_evtx_frame().lazy(), pl.lit(path))
             missing = tuple(f for f in self._required if f not in schema)
             return InputPlan(source, "evtx", 0, (Part(0, 0, source.size),), missing)
+        if source.format == "ndjson":
+            # Read as one stream of blocks; the shape is known per member once read.
+            _, _, _, schema = self._queries(empty_ndjson_frame().lazy(), pl.lit(path))
+            missing = tuple(f for f in self.rule.required_fields if f not in schema)
+            return InputPlan(source, "ndjson", 0, (Part(0, 0, source.size),), missing)
         try:
             metadata = storage.read_parquet_metadata(path) if source.url else pq.read_metadata(path)
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
@@ -413,6 +430,50 @@ class Scanner:
             event10, alerts, stream.records, tuple(stream.skipped()), excluded=excluded
         )
 
+    def scan_ndjson(
+        self, path: str, shape: str | None = None, prefilter: bool = True
+    ) -> PartResult:
+        """Scans an NDJSON input block by block through the same plan as an EVTX batch; lines
+        that the byte-level prefilter proves cannot alert are never parsed. Bad lines are
+        skipped and reported with their file and line; ScanError when the file cannot be
+        opened at all."""
+        # Sound only when every rule needs a Sysmon event 10 with a CallTrace.
+        may_skip = prefilter and all(_prefilter_applies(r) for r in self.rules)
+        keep = lines_may_alert if may_skip else None
+        stream = NdjsonStream(
+            path,
+            shape=shape or self.ndjson_shape,
+            keep=keep,
+            fields=tuple(dict.fromkeys(f for r in self.rules for f in r.fields)),
+        )
+        try:
+            event10, found = 0, []
+
+            def scan_block(job: Callable[[], pl.DataFrame | None]) -> tuple[int, pa.Table | None]:
+                frame = job()
+                if frame is None:
+                    return 0, None
+                alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
+                batch = alerts.collect()
+                return int(count.collect().item()), batch.to_arrow() if batch.height else None
+
+            # Blocks parsed on every core (polars' reader and the plan release the GIL), a few
+            # in flight at a time so memory holds a few blocks.
+            for count, table in bounded_map(scan_block, stream.frame_jobs(), self.ndjson_threads):
+                event10 += count
+                if table is not None:
+                    found.append(table)
+        except (KeyboardInterrupt, SystemExit, MemoryError):
+            raise
+        except OSError as exc:
+            raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}")]) from exc
+        alerts = pa.concat_tables(found) if found else None
+        shapes = {
+            shape: (events, dict(stream.field_counts.get(shape, {})))
+            for shape, events in stream.shapes.items()
+        }
+        return PartResult(event10, alerts, stream.lines, tuple(stream.skipped), shapes=shapes)
+
     def run(
         self,
         paths: Iterable[str | Path],
@@ -446,6 +507,7 @@ class Scanner:
             self.until,
             more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
             exceptions=self.exceptions,
+            ndjson_shape=self.ndjson_shape,
         )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
@@ -468,7 +530,7 @@ class Scanner:
                 for i, part in enumerate(plan.parts):
                     entries.append((report, part, i == len(plan.parts) - 1))
                     # An EVTX file's rows are known once decoded: about one per 500 bytes.
-                    rows = part.rows if source.format != "evtx" else part.bytes // 500
+                    rows = part.rows if source.format == "parquet" else part.bytes // 500
                     item = TaskItem(source.location, source.format, part, key)
                     yield item, rows if part.read else 0
 
@@ -523,8 +585,30 @@ class Scanner:
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
         report.excluded += result.excluded
+        for shape, (events, counts) in (result.shapes or {}).items():
+            report.shape = shape if report.shape in ("ndjson", shape) else "ndjson (mixed)"
+            summary.shape_events[shape] += events
+            summary.shape_fields.setdefault(shape, Counter()).update(counts)
         if result.alerts is not None:
             report.alerts += result.alerts.num_rows
+
+
+def bounded_map(function, jobs: Iterable, threads: int) -> Iterator:
+    """`map(function, jobs)` on `threads` threads, results in order, at most `2 * threads`
+    jobs drawn ahead (the job iterator itself runs on the caller's thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if threads <= 1:
+        yield from map(function, jobs)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(function, job))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _alerts_table(alerts: pl.DataFrame) -> pa.Table | None:
@@ -559,6 +643,11 @@ def _parts(
     if not parts:  # a file without row groups still gets its (empty) part
         parts.append(Part(0, 0, file_bytes))
     return tuple(parts)
+
+
+def _prefilter_applies(rule: Rule) -> bool:
+    """The byte-level prefilter holds for rules that need Sysmon event 10 with a CallTrace."""
+    return _requires_event10(rule.query) and "winlog.event_data.CallTrace" in rule.required_fields
 
 
 def _requires_event10(query: EventQuery) -> bool:

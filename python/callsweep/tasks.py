@@ -59,6 +59,8 @@ class ScanSettings:
     more_rules: tuple[tuple[str, str], ...] = ()
     # Exception items (plain frozen data: they pickle and hash).
     exceptions: tuple[ExceptionItem, ...] = ()
+    # An NDJSON shape forced by the user; None: detected per file.
+    ndjson_shape: str | None = None
 
 
 def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
@@ -98,6 +100,8 @@ def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
     try:
         if item.format == "evtx":
             return scanner.scan_evtx(item.path)
+        if item.format == "ndjson":
+            return scanner.scan_ndjson(item.path)
         return scanner.scan_part(item.path, item.part)
     except ScanError as exc:
         return ItemResult(errors=tuple(exc.errors))
@@ -118,6 +122,7 @@ def _scanner(settings: ScanSettings) -> Scanner:
             scanner = Scanner(
                 rules, settings.since, settings.until, workers=1, exceptions=settings.exceptions
             )
+            scanner.ndjson_shape = settings.ndjson_shape
             _scanners[settings] = scanner
         return scanner
 

@@ -8,6 +8,7 @@ readable format: anything else is an error for that input.
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -20,7 +21,48 @@ from callsweep.sources import storage
 SUFFIX_FORMATS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".evtx": "evtx"}
 # First bytes -> format, for files named explicitly (their suffix may say anything).
 MAGIC_FORMATS = {b"PAR1": "parquet", b"ElfFile\x00": "evtx"}
-READABLE = "Parquet or EVTX"
+# JSON lines, plain or compressed or in a zip archive (`sources/ndjson.py`).
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
+NDJSON_CONTAINERS = (".gz", ".zst", ".zip")
+NDJSON_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04")
+READABLE = "Parquet, EVTX or NDJSON"
+
+
+def suffix_format(path: PurePath) -> str | None:
+    """The format of a file met while walking, judged by its name."""
+    suffix = path.suffix.lower()
+    if suffix in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[suffix]
+    if suffix in NDJSON_SUFFIXES or suffix == ".zip":
+        return "ndjson"
+    if suffix in NDJSON_CONTAINERS and PurePath(path.stem).suffix.lower() in NDJSON_SUFFIXES:
+        return "ndjson"
+    return None
+
+
+def _plain_json_is_lines(path: Path) -> bool:
+    """A plain `.json` file met while walking is read only if its first line is a whole JSON
+    object (a pretty-printed document, such as a report, is not JSON lines)."""
+    if path.suffix.lower() not in NDJSON_SUFFIXES:
+        return True  # compressed or an archive: judged when read
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    first = head.split(b"\n", 1)[0].strip()
+    if not first.startswith(b"{"):
+        return False
+    if len(first) == len(head.strip()) and len(head) == 1 << 16:
+        return True  # a first line longer than the sample: let the reader judge it
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
+def _magic_format(head: bytes) -> str | None:
+    fmt = next((fmt for magic, fmt in MAGIC_FORMATS.items() if head.startswith(magic)), None)
+    if fmt is None and (head.lstrip().startswith(b"{") or head.startswith(NDJSON_MAGIC)):
+        return "ndjson"
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -70,8 +112,8 @@ class Discovery:
 def sniff_format(path: Path) -> str | None:
     """The format of a file judged by its content, or None when callsweep cannot read it."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    return next((fmt for magic, fmt in MAGIC_FORMATS.items() if head.startswith(magic)), None)
+        head = fh.read(64)
+    return _magic_format(head)
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
@@ -123,7 +165,9 @@ def _visit(path: Path, explicit: bool, add, found: Discovery, root: Path | None)
                 dirs.sort()
                 for name in sorted(files):
                     child = Path(root, name)
-                    fmt = SUFFIX_FORMATS.get(child.suffix.lower())
+                    fmt = suffix_format(child)
+                    if fmt == "ndjson" and not _plain_json_is_lines(child):
+                        fmt = None
                     if fmt is None:
                         found.passed_over[child.suffix.lower() or "(no suffix)"] += 1
                     else:
@@ -168,7 +212,7 @@ def _visit_remote(url: str, found: Discovery, seen: set[Path | str]) -> None:
             count += 1
             suffix = PurePosixPath(obj.url).suffix.lower()
             fmt = SUFFIX_FORMATS.get(suffix)
-            if fmt is None:
+            if fmt is None:  # NDJSON objects are read by local path only, for now
                 found.passed_over[suffix or "(no suffix)"] += 1
             else:
                 add(obj, fmt, root)
