@@ -13,6 +13,8 @@ import pyarrow as pa
 import pytest
 
 from callsweep.convert import convert
+from callsweep.rules.exceptions import load_exceptions
+from callsweep.rules.model import find_rule
 from callsweep.scan import Scanner, scan
 from callsweep.sources import ndjson
 from callsweep.sources.discover import discover
@@ -300,3 +302,21 @@ def test_summary_counts_rule_fields_per_shape(tmp_path: Path) -> None:
     )
     assert summary.shape_fields["sysmon-flat"]["host.os.type"] == len(parsed(flat))
     assert summary.shape_fields["ecs"]["host.os.type"] == 0  # read as the data says
+
+
+def test_several_rules_and_exceptions_apply_to_ndjson_inputs(tmp_path: Path):
+    """NDJSON goes through the same per-rule tagging and exceptions as every other input."""
+    zipped = DATA / "OTRF__Security-Datasets" / "cmd_lsass_memory_dumpert_syscalls.zip"
+    rules = [find_rule("2dd480be"), find_rule("2dd480be@316")]
+    both = scan(zipped, rule=rules)
+    assert sorted(both["kibana.alert.rule.version"].cast(pl.String).to_list()) == ["311", "316"]
+    assert set(both["log.file.line"]) == {53}
+    spec = tmp_path / "exceptions.toml"
+    spec.write_text(
+        '[[exception]]\nname = "this host"\nentries = [\n'
+        '  { field = "host.name", operator = "is", value = "WORKSTATION5" },\n]\n'
+    )
+    summary = Scanner(rules, exceptions=load_exceptions(spec)).run([zipped])
+    assert summary.errors == []
+    assert summary.alerts == 0
+    assert summary.excluded == 2

@@ -447,20 +447,28 @@ class Scanner:
             fields=tuple(dict.fromkeys(f for r in self.rules for f in r.fields)),
         )
         try:
-            event10, found = 0, []
+            event10, found, excluded = 0, [], 0
 
-            def scan_block(job: Callable[[], pl.DataFrame | None]) -> tuple[int, pa.Table | None]:
+            def scan_block(
+                job: Callable[[], pl.DataFrame | None],
+            ) -> tuple[int, pa.Table | None, int]:
                 frame = job()
                 if frame is None:
-                    return 0, None
+                    return 0, None, 0
                 alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
-                batch = alerts.collect()
-                return int(count.collect().item()), batch.to_arrow() if batch.height else None
+                hits = alerts.collect()
+                # As for EVTX batches: one alert row per (event, rule), exceptions applied.
+                batch = self._tag(hits)
+                dropped = int(self._excluded(hits)["n"].sum())
+                table = batch.to_arrow() if batch.height else None
+                return int(count.collect().item()), table, dropped
 
             # Blocks parsed on every core (polars' reader and the plan release the GIL), a few
             # in flight at a time so memory holds a few blocks.
-            for count, table in bounded_map(scan_block, stream.frame_jobs(), self.ndjson_threads):
+            jobs = stream.frame_jobs()
+            for count, table, dropped in bounded_map(scan_block, jobs, self.ndjson_threads):
                 event10 += count
+                excluded += dropped
                 if table is not None:
                     found.append(table)
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -472,7 +480,9 @@ class Scanner:
             shape: (events, dict(stream.field_counts.get(shape, {})))
             for shape, events in stream.shapes.items()
         }
-        return PartResult(event10, alerts, stream.lines, tuple(stream.skipped), shapes=shapes)
+        return PartResult(
+            event10, alerts, stream.lines, tuple(stream.skipped), shapes=shapes, excluded=excluded
+        )
 
     def run(
         self,
