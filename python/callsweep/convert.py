@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from callsweep import _native
@@ -124,27 +125,10 @@ def convert_file(
     OSError or ValueError (naming the file) when the input cannot be read at all."""
     if source.format == "ndjson":
         return convert_ndjson_file(source, out, row_group_rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     with local_evtx(source.location) as local:
         stream = open_evtx(local, threads=threads, name=source.location)
-        try:
-            writer = EventLayoutWriter(tmp, schema, row_group_rows)
-            try:
-                for batch in stream.batches():
-                    writer.write(batch)
-            finally:
-                writer.close()
-            skipped = stream.skipped()
-            report_path = out.with_name(out.name + ".skipped.csv")
-            if skipped:
-                _write_skipped(report_path, skipped)
-            else:
-                report_path.unlink(missing_ok=True)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        skipped = _write_output(out, schema, stream.batches(), row_group_rows, stream.skipped)
     report = ConvertReport(
         source.location, str(out), "converted", stream.records, len(skipped), source.size
     )
@@ -156,30 +140,45 @@ def convert_ndjson_file(
 ) -> tuple[ConvertReport, list[InputError]]:
     """Converts one NDJSON input (every line: no prefilter) through the same layout writer,
     into the EVTX columns plus `log.file.line`; bad lines go to `.skipped.csv`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     schema = ndjson_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     stream = NdjsonStream(source.location, shape=shape)
+    batches = (batch for table in stream.tables() for batch in table.to_batches())
+    skipped = _write_output(out, schema, batches, row_group_rows, lambda: list(stream.skipped))
+    report = ConvertReport(
+        source.location, str(out), "converted", stream.lines, len(skipped), source.size
+    )
+    return report, skipped
+
+
+def _write_output(
+    out: Path,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    row_group_rows: int,
+    skipped: Callable[[], list[InputError]],
+) -> list[InputError]:
+    """Writes `batches` to `out` in callsweep's layout under a temporary name, renamed when
+    complete, and the report of what the reader passed over beside it (`skipped` is asked once
+    every batch is read; no report when nothing was). Returns what was skipped."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         writer = EventLayoutWriter(tmp, schema, row_group_rows)
         try:
-            for table in stream.tables():
-                for batch in table.to_batches():
-                    writer.write(batch)
+            for batch in batches:
+                writer.write(batch)
         finally:
             writer.close()
+        passed_over = skipped()
         report_path = out.with_name(out.name + ".skipped.csv")
-        if stream.skipped:
-            _write_skipped(report_path, stream.skipped)
+        if passed_over:
+            _write_skipped(report_path, passed_over)
         else:
             report_path.unlink(missing_ok=True)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    report = ConvertReport(
-        source.location, str(out), "converted", stream.lines, len(stream.skipped), source.size
-    )
-    return report, list(stream.skipped)
+    return passed_over
 
 
 def _write_skipped(path: Path, skipped: list[InputError]) -> None:
