@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from winlogbeat_docs import winlogbeat_ndjson
 
 from callsweep.benchmark.rule_translations import anchored_regex, polars_predicate, sql_where
 from callsweep.benchmark.run_support import (
@@ -32,39 +33,7 @@ from callsweep.scan import Scanner
 from callsweep.synthetic import Shape, chunk
 
 HERE = Path(__file__).resolve().parent
-CHUNK_ROWS = 200_000
-
-
-def _nested(events: pl.DataFrame) -> pl.DataFrame:
-    """Flat ECS columns as the nested documents winlogbeat writes."""
-    c = pl.col
-    return events.select(
-        c("@timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        pl.struct(
-            c("host.name").alias("name"), pl.struct(c("host.os.type").alias("type")).alias("os")
-        ).alias("host"),
-        pl.struct(
-            c("event.code").alias("code"),
-            c("event.category").alias("category"),
-            pl.lit("sysmon").alias("module"),
-        ).alias("event"),
-        pl.struct(
-            c("process.executable").alias("executable"),
-            c("process.pid").alias("pid"),
-            c("process.entity_id").alias("entity_id"),
-        ).alias("process"),
-        pl.struct(
-            c("winlog.channel").alias("channel"),
-            c("winlog.record_id").alias("record_id"),
-            pl.lit("Microsoft-Windows-Sysmon").alias("provider_name"),
-            pl.struct(
-                *(
-                    c(f"winlog.event_data.{n}").alias(n)
-                    for n in ("TargetImage", "TargetProcessId", "GrantedAccess", "CallTrace")
-                )
-            ).alias("event_data"),
-        ).alias("winlog"),
-    )
+CHUNK_ROWS = 50_000
 
 
 def generate(path: Path, size_bytes: int, event10_share: float) -> int:
@@ -78,7 +47,7 @@ def generate(path: Path, size_bytes: int, event10_share: float) -> int:
         while out.tell() < size_bytes:
             events = chunk(shape, offset, CHUNK_ROWS)
             expected += int(events["expected_alert"].sum())
-            _nested(events).write_ndjson(out)
+            out.write(winlogbeat_ndjson(events))
             offset += CHUNK_ROWS
     path.with_suffix(".expected").write_text(str(expected))
     return expected
@@ -109,7 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     rule = default_rule()
     code_before = callsweep_fingerprint()
-    path = args.data / f"winlogbeat_{args.size_mb}mb_{args.event10_share}.ndjson"
+    path = args.data / f"winlogbeat8_{args.size_mb}mb_{args.event10_share}.ndjson"
     log(f"generating {path} ...")
     expected = generate(path, args.size_mb << 20, args.event10_share)
     with open(path, "rb") as fh:

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ndjson import DATA, DUMPERT, SHAPES, _member_lines
 
+from callsweep._native import select_lines
 from callsweep.scan import Scanner
-from callsweep.sources.ndjson import line_may_alert, lines_may_alert
+from callsweep.sources.ndjson import ALERT_NEEDLES, MAX_LINE_BYTES, line_may_alert
 
 pytestmark = pytest.mark.skipif(
     not DATA.exists(), reason="../shared/data is not beside the project"
@@ -88,7 +89,8 @@ def test_prefilter_never_drops_an_alert(
     path.write_text("\n".join(lines) + "\n")
     # The scan tests whole blocks natively; the per-line definition is what the docs state.
     encoded = [line.encode() for line in lines]
-    assert lines_may_alert(encoded) == [line_may_alert(line) for line in encoded]
+    _, kept, _, _, _ = select_lines(b"\n".join(encoded), list(ALERT_NEEDLES), MAX_LINE_BYTES)
+    assert kept == [i + 1 for i, line in enumerate(encoded) if line_may_alert(line)]
     assert _scan(path, prefilter=True) == _scan(path, prefilter=False)
 
 

@@ -58,3 +58,12 @@ class ExportedSchema:
     def __len__(self) -> int: ...
 
 def evtx_schema() -> ExportedSchema: ...
+
+def select_lines(
+    data: bytes | memoryview, needles: list[bytes], max_line: int, first_number: int = 1
+) -> tuple[bytes, list[int], int, list[tuple[int, int]], int]:
+    """`(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
+    `needles` (every line when there are none), each followed by `\\n`, blank lines left out;
+    their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
+    `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
+    the line after. Reads any contiguous buffer without copying, the GIL released."""

@@ -39,7 +39,7 @@ from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 from callsweep.sources.json_shapes import empty_ndjson_frame
-from callsweep.sources.ndjson import NdjsonStream, lines_may_alert
+from callsweep.sources.ndjson import ALERT_NEEDLES, NdjsonStream
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -439,12 +439,13 @@ class Scanner:
         opened at all."""
         # Sound only when every rule needs a Sysmon event 10 with a CallTrace.
         may_skip = prefilter and all(_prefilter_applies(r) for r in self.rules)
-        keep = lines_may_alert if may_skip else None
         stream = NdjsonStream(
             path,
             shape=shape or self.ndjson_shape,
-            keep=keep,
+            needles=ALERT_NEEDLES if may_skip else None,
             fields=tuple(dict.fromkeys(f for r in self.rules for f in r.fields)),
+            # What the scan's query reads; the file's own provenance is added by the reader.
+            project=tuple(f for f in self._fields if f not in ("log.file.path", "log.file.line")),
         )
         try:
             event10, found, excluded = 0, [], 0

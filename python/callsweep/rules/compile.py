@@ -136,8 +136,9 @@ def compile_program(conjuncts: list[Node], schema: Schema) -> pl.Expr:
 
     def evaluate(columns: list[pl.Series]) -> pl.Series:
         # One chunk per column, so that rows line up across columns in the kernel; a column
-        # that folded to a constant arrives as one value and is repeated.
-        rows = max(c.len() for c in columns)
+        # that folded to a constant arrives as one value and is repeated (also to no rows,
+        # when a filter before left none).
+        rows = next((c.len() for c in columns if c.len() != 1), 1)
         columns = [c.new_from_index(0, rows) if c.len() != rows else c for c in columns]
         return pl.Series(condition.evaluate([c.rechunk() for c in columns]))
 

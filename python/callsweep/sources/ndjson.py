@@ -1,8 +1,11 @@
 """Files of one JSON object per line (NDJSON), plain, `.gz`, `.zst` or members of a `.zip`,
 read in blocks of lines that keep their provenance (file, member, 1-based line).
 
-Lines are read through a bounded buffer: a line longer than `MAX_LINE_BYTES` is skipped (and
-counted) without being held in memory, so memory stays flat whatever the file or line size.
+Plain files are mapped (mmap) and compressed ones read through a bounded buffer; either way the
+text goes to the native line scanner (`_native.select_lines`) in windows of whole lines, which
+splits them, drops blank lines, reports a line longer than `MAX_LINE_BYTES` without holding it,
+and with needles keeps only the lines that contain one (a scan's prefilter), so lines that
+cannot alert never become Python objects and memory stays flat whatever the file or line size.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import functools
 import gzip
 import io
 import json
+import mmap
+import os
 import threading
 import zipfile
 from collections import Counter
@@ -21,37 +26,57 @@ from typing import IO
 import polars as pl
 import pyarrow as pa
 
+from callsweep._native import select_lines
 from callsweep.sources.discover import InputError
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
-BLOCK_LINES = 20_000
+BLOCK_LINES = 20_000  # at most this many lines per parsed block...
+BLOCK_BYTES = 8 << 20  # ... and about this many bytes
 READ_BYTES = 8 << 20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 
+# What a line that may hold a Sysmon event 10 with a CallTrace contains at least one of, in any
+# shape: the field name as written, or a \u escape of an ASCII character (JSON can spell a
+# letter only as \u00XX; also inside Sentinel's escaped EventData, where it is \\u00XX).
+ALERT_NEEDLES = (b"CallTrace", b"\\u00")
+
 
 @dataclass
 class LineBlock:
-    """Consecutive lines of one member: `name` is what alerts call it (`a.zip!/m.json` for an
-    archive member, else the file's path); `lines[i]` is line `numbers[i]` (1-based)."""
+    """Consecutive kept lines of one member: `name` is what alerts call it (`a.zip!/m.json`
+    for an archive member, else the file's path); `text` holds the lines, each followed by
+    `\n`, line `numbers[i]` (1-based) the i-th. `seen`: the non-blank lines read to gather
+    them, kept or not."""
 
     name: str
     numbers: list[int]
-    lines: list[bytes]
+    text: bytes
+    seen: int
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.text.split(b"\n")[:-1]
 
 
-def _open_stream(raw: IO[bytes], head: bytes) -> IO[bytes]:
+def _open_stream(raw: IO[bytes], head: bytes) -> IO[bytes] | None:
+    """A decompressing stream over `raw`, or None when `raw` holds plain text."""
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if head.startswith(ZSTD_MAGIC):
         # pyarrow's zstd codec: no extra dependency.
         return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")  # type: ignore[return-value]
-    return raw
+    return None
 
 
-def _members(path: str) -> Iterator[tuple[str, IO[bytes]]]:
-    """(name, byte stream) of each member of `path`: one for a plain or compressed file."""
+# A piece of a member's text: whole lines (a buffer), or the length of one overlong line that
+# was passed over without being held.
+Piece = memoryview | bytes | int
+
+
+def _members(path: str) -> Iterator[tuple[str, Iterator[Piece]]]:
+    """(name, pieces of text) of each member of `path`: one for a plain or compressed file."""
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head.startswith(ZIP_MAGIC):
@@ -62,104 +87,161 @@ def _members(path: str) -> Iterator[tuple[str, IO[bytes]]]:
                 with archive.open(info) as member:
                     inner = member.read(4)
                     with archive.open(info) as again:
-                        yield f"{path}!/{info.filename}", _open_stream(again, inner)  # type: ignore[arg-type]
+                        stream = _open_stream(again, inner) or again  # type: ignore[arg-type]
+                        yield f"{path}!/{info.filename}", _stream_pieces(stream)
         return
     with open(path, "rb") as fh:
-        yield path, _open_stream(fh, head)
+        stream = _open_stream(fh, head)
+        yield path, _stream_pieces(stream) if stream is not None else _mapped_pieces(fh)
 
 
-def _line_runs(
-    stream: IO[bytes], name: str, skipped: list[InputError]
-) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, lines) per block of bytes read; the newline is cut, an
-    overlong line is reported and left blank (its bytes are passed over, never held)."""
-    number = 0  # lines before the next run
+def _mapped_pieces(fh: IO[bytes]) -> Iterator[Piece]:
+    """A plain file's text in windows of whole lines, straight from the page cache (mmap):
+    never copied. A window grows to the end of a line longer than the window; the scanner
+    reports such a line as overlong without copying it either."""
+    size = os.fstat(fh.fileno()).st_size
+    if size == 0:
+        return
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        pos = 0
+        while pos < size:
+            stop = min(pos + READ_BYTES, size)
+            if stop < size:
+                cut = mapped.rfind(b"\n", pos, stop)
+                if cut < 0:
+                    cut = mapped.find(b"\n", stop)
+                stop = size if cut < 0 else cut + 1
+            with memoryview(mapped)[pos:stop] as window:
+                yield window
+            pos = stop
+
+
+def _stream_pieces(stream: IO[bytes]) -> Iterator[Piece]:
+    """A stream's text in blocks of whole lines, read through a bounded buffer: a line longer
+    than `MAX_LINE_BYTES` is passed over (its length yielded) without being held."""
     carry = b""  # the start of a line that continues in the next read (< MAX_LINE_BYTES)
     overlong = 0  # bytes so far of an overlong line being passed over
-
-    def too_long(size: int, at: int) -> None:
-        message = f"line longer than {MAX_LINE_BYTES} bytes ({size})"
-        skipped.append(InputError(name, message, f"line {at}"))
-
     while data := stream.read(READ_BYTES):
         if overlong:
             cut = data.find(b"\n")
             if cut < 0:
                 overlong += len(data)
                 continue
-            number += 1
-            too_long(overlong + cut, number)
+            yield overlong + cut
             overlong, data = 0, data[cut + 1 :]
-        pieces = (carry + data).split(b"\n")
-        carry = pieces.pop()
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry += data
+        else:
+            yield carry + data[: cut + 1] if carry else memoryview(data)[: cut + 1]
+            carry = data[cut + 1 :]
         if len(carry) > MAX_LINE_BYTES:
             overlong, carry = len(carry), b""
-        if pieces and max(map(len, pieces)) > MAX_LINE_BYTES:
-            for i, piece in enumerate(pieces):
-                if len(piece) > MAX_LINE_BYTES:
-                    too_long(len(piece), number + i + 1)
-                    pieces[i] = b""
-        if pieces:
-            yield number + 1, pieces
-            number += len(pieces)
     if overlong:
-        too_long(overlong, number + 1)
+        yield overlong
     elif carry:
-        yield number + 1, [carry]
+        yield carry
 
 
 def read_blocks(
-    path: str, skipped: list[InputError], block_lines: int = BLOCK_LINES
+    path: str,
+    skipped: list[InputError],
+    needles: tuple[bytes, ...] | None = None,
+    block_lines: int = BLOCK_LINES,
 ) -> Iterator[LineBlock]:
-    """The non-blank lines of every member of `path`, in blocks; what is skipped (overlong
+    """The non-blank lines of every member of `path` (with `needles`: only those containing
+    one of them, tested natively before any parsing), in blocks; what is skipped (overlong
     lines, a damaged compressed stream) is appended to `skipped` and reading goes on where it
     can. OSError when the file cannot be opened at all."""
-    for name, stream in _members(path):
-        number = 0
+    for name, pieces in _members(path):
+        number = 1  # of the next line
+        texts: list[bytes] = []
+        numbers: list[int] = []
+        size = seen = 0
+
+        def block(name: str = name) -> LineBlock:
+            nonlocal texts, numbers, size, seen
+            done = LineBlock(name, numbers, b"".join(texts), seen)
+            texts, numbers, size, seen = [], [], 0, 0
+            return done
+
         try:
-            for number, lines in _line_runs(stream, name, skipped):
-                numbers = [number + i for i, line in enumerate(lines) if line.strip()]
-                kept = [lines[n - number].removesuffix(b"\r") for n in numbers]
-                for start in range(0, len(kept), block_lines):
-                    end = start + block_lines
-                    yield LineBlock(name, numbers[start:end], kept[start:end])
+            for piece in pieces:
+                if isinstance(piece, int):
+                    skipped.append(_overlong(name, number, piece))
+                    number += 1
+                    continue
+                text, kept, lines, overlong, number = select_lines(
+                    piece, list(needles or ()), MAX_LINE_BYTES, number
+                )
+                skipped.extend(_overlong(name, at, length) for at, length in overlong)
+                seen += lines
+                # Blocks of at most `block_lines` lines: a run larger than that is cut.
+                while kept:
+                    room = block_lines - len(numbers)
+                    if len(kept) > room:
+                        cut = _offset_of_line(text, room)
+                        texts.append(text[:cut])
+                        numbers.extend(kept[:room])
+                        text, kept = text[cut:], kept[room:]
+                        yield block()
+                        continue
+                    texts.append(text)
+                    numbers.extend(kept)
+                    size += len(text)
+                    break
+                if size >= BLOCK_BYTES or len(numbers) >= block_lines:
+                    yield block()
         except (OSError, EOFError, ValueError) as exc:  # damaged gzip / zstd / zip member
-            skipped.append(InputError(name, f"unreadable after this line: {exc}", f"line {number}"))
+            skipped.append(
+                InputError(name, f"unreadable after this line: {exc}", f"line {number - 1}")
+            )
+        if numbers or seen:
+            yield block()
 
 
-def lines_may_alert(lines: list[bytes]) -> list[bool]:
-    """`line_may_alert` of every line, tested natively on the whole block."""
-    block = pl.Series(lines, dtype=pl.Binary)
-    mask = block.bin.contains(b"CallTrace") & block.bin.contains(b"10")
-    return (mask | block.bin.contains(b"\\u")).to_list()
+def _offset_of_line(text: bytes, index: int) -> int:
+    """Where line `index` (0-based) of `text` starts; its end when it has fewer lines."""
+    at = 0
+    for _ in range(index):
+        at = text.find(b"\n", at) + 1
+        if at == 0:
+            return len(text)
+    return at
+
+
+def _overlong(name: str, number: int, size: int) -> InputError:
+    return InputError(name, f"line longer than {MAX_LINE_BYTES} bytes ({size})", f"line {number}")
 
 
 def line_may_alert(line: bytes) -> bool:
     """False only for a line that cannot hold a Sysmon event 10 with a CallTrace, judged on its
-    bytes. Sound: every shape names the field `CallTrace` and writes the event id 10 as the
-    digits `10` (number or string); JSON can spell a letter or digit otherwise only with a
-    `\\u` escape (also inside Sentinel's escaped EventData, where it is `\\\\u`), and a line
-    with any `\\u` is kept."""
-    return (b"CallTrace" in line and b"10" in line) or b"\\u" in line
+    bytes (what the scan's native prefilter tests, with `ALERT_NEEDLES`). Sound: every shape
+    names the field `CallTrace`, and JSON can spell a letter otherwise only with a `\\u00XX`
+    escape (also inside Sentinel's escaped EventData, where it is `\\\\u00XX`), so a line
+    with any such escape is kept."""
+    return any(needle in line for needle in ALERT_NEEDLES)
 
 
 @dataclass
 class NdjsonStream:
     """The events of one NDJSON input as tables of `ndjson_schema()`; lines that cannot be
     read are counted in `skipped` with their file and line. `shape`: forced, or detected per
-    member from its first parseable lines. `keep`: a byte-level test of a block's lines, which
-    a line must pass to be parsed at all (the scan's prefilter); lines it drops still count
-    in `lines`."""
+    member from its first parseable lines. `needles`: what a line must contain (one of) to be
+    parsed at all (the scan's prefilter, `ALERT_NEEDLES`); lines it drops still count in
+    `lines`."""
 
     path: str
     shape: str | None = None
-    keep: Callable[[list[bytes]], list[bool]] | None = None
+    needles: tuple[bytes, ...] | None = None
     block_lines: int = BLOCK_LINES
     lines: int = 0
     skipped: list[InputError] = field(default_factory=list)
     shapes: Counter[str] = field(default_factory=Counter)
     # Per shape: how many of its events had each of `fields` (what the rule needs).
     fields: tuple[str, ...] = ()
+    # The ECS fields the reader of ECS blocks builds (all others are passed over); () for all.
+    project: tuple[str, ...] = ()
     field_counts: dict[str, Counter[str]] = field(default_factory=dict)
     # Blocks may be parsed on several threads; the counts above are updated under it.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -167,10 +249,9 @@ class NdjsonStream:
     def tables(self) -> Iterator[pa.Table]:
         """Every event as rows of `ndjson_schema()` (what conversion writes)."""
         detected: dict[str, str] = {}
-        for block in read_blocks(self.path, self.skipped, self.block_lines):
-            self.lines += len(block.lines)
-            numbers, lines = self._candidates(block)
-            table = self._parse(block.name, numbers, lines, detected)
+        for block in read_blocks(self.path, self.skipped, self.needles, self.block_lines):
+            self.lines += block.seen
+            table = self._parse(block.name, block.numbers, block.lines, detected)
             if table is not None:
                 yield table
 
@@ -188,51 +269,44 @@ class NdjsonStream:
         polars cannot read (a bad line), line by line into `ndjson_schema()`. Reading and the
         prefilter happen as the jobs are drawn, on the caller's thread."""
         detected: dict[str, str] = {}
-        for block in read_blocks(self.path, self.skipped, self.block_lines):
-            self.lines += len(block.lines)
-            numbers, lines = self._candidates(block)
-            if lines:
-                yield functools.partial(self._frame, block.name, numbers, lines, detected)
+        for block in read_blocks(self.path, self.skipped, self.needles, self.block_lines):
+            self.lines += block.seen
+            if block.numbers:
+                yield functools.partial(self._frame, block, detected)
 
-    def _frame(
-        self, name: str, numbers: list[int], lines: list[bytes], detected: dict[str, str]
-    ) -> pl.DataFrame | None:
+    def _frame(self, block: LineBlock, detected: dict[str, str]) -> pl.DataFrame | None:
         from callsweep.sources.json_shapes import detect
 
+        name, numbers = block.name, block.numbers
         shape = self.shape or detected.get(name)
         if shape is None:
             try:
-                doc = json.loads(lines[0])
+                doc = json.loads(block.text[: block.text.index(b"\n")])
                 shape = detect(doc) if isinstance(doc, dict) else None
             except ValueError:
                 shape = None
         if shape in ("ecs", "es-hit"):
-            frame = self._read_whole(name, numbers, lines, shape)
+            frame = self._read_whole(name, numbers, block.text, shape)
             if frame is not None:
                 detected.setdefault(name, shape)
                 return frame
         with self._lock:  # the line-by-line parse holds the GIL anyway
-            table = self._parse(name, numbers, lines, detected)
+            table = self._parse(name, numbers, block.lines, detected)
         return None if table is None else pl.DataFrame(pl.from_arrow(table))
 
-    def _candidates(self, block: LineBlock) -> tuple[list[int], list[bytes]]:
-        if self.keep is None:
-            return block.numbers, block.lines
-        mask = self.keep(block.lines)
-        numbers = [n for n, k in zip(block.numbers, mask, strict=True) if k]
-        return numbers, [line for line, k in zip(block.lines, mask, strict=True) if k]
-
     def _read_whole(
-        self, name: str, numbers: list[int], lines: list[bytes], shape: str
+        self, name: str, numbers: list[int], text: bytes, shape: str
     ) -> pl.DataFrame | None:
         """The block read by polars, or None when any line keeps it from reading the block."""
         from callsweep.ecs import normalize
 
         try:
-            frame = pl.read_ndjson(io.BytesIO(b"\n".join(lines)))
+            frame = self._read_projected(text, shape)
+            if frame is None:
+                frame = pl.read_ndjson(io.BytesIO(text))
             if shape == "es-hit":
                 frame = frame.select(pl.col("_source")).unnest("_source")
-            if frame.height != len(lines):
+            if frame.height != len(numbers):
                 return None
             if self.fields:
                 norm = normalize(frame.lazy(), self.fields)
@@ -252,6 +326,36 @@ class NdjsonStream:
         return frame.with_columns(
             pl.lit(name).alias("log.file.path"), pl.Series(LINE, numbers, dtype=pl.Int64)
         )
+
+    def _read_projected(self, text: bytes, shape: str) -> pl.DataFrame | None:
+        """The block read with a schema holding only the fields the scan reads (`project`),
+        which spares building every other column: the schema polars would infer (from the
+        first `infer_schema_length` lines, its default), cut down. None when nothing is to be
+        cut or the block does not fit the schema (it is then read whole)."""
+        from callsweep.ecs import detect_shape, project_schema
+
+        if not self.project:
+            return None
+        head = text[: _offset_of_line(text, SAMPLE_LINES)]
+        sampled = dict(pl.read_ndjson(io.BytesIO(head), infer_schema_length=SAMPLE_LINES).schema)
+        if shape == "es-hit":
+            source = sampled.get("_source")
+            if not isinstance(source, pl.Struct):
+                return None
+            inner = {f.name: f.dtype for f in source.fields}
+            if detect_shape(inner) == "sysmon-raw":
+                return None
+            schema = {"_source": pl.Struct(project_schema(inner, self.project))}
+        else:
+            if detect_shape(sampled) == "sysmon-raw":
+                return None
+            schema = project_schema(sampled, self.project)
+        if not schema or _has_null_type(schema):
+            return None  # a field only null in the sample: its type is unknown
+        try:
+            return pl.read_ndjson(io.BytesIO(text), schema=schema)
+        except pl.exceptions.PolarsError:
+            return None
 
     def _parse(
         self, name: str, numbers: list[int], lines: list[bytes], detected: dict[str, str]
@@ -288,6 +392,18 @@ class NdjsonStream:
 
 
 LINE = "log.file.line"
+SAMPLE_LINES = 100  # lines a block's schema is inferred from (polars' default)
+
+
+def _has_null_type(schema: dict[str, pl.DataType]) -> bool:
+    def null(dtype: pl.DataType) -> bool:
+        if isinstance(dtype, pl.Struct):
+            return any(null(f.dtype) for f in dtype.fields)
+        if isinstance(dtype, pl.List):
+            return null(dtype.inner)
+        return dtype == pl.Null
+
+    return any(null(t) for t in schema.values())
 
 
 def _table(rows: list[dict], schema: pa.Schema, name: str, skipped: list[InputError]) -> pa.Table:

@@ -5,10 +5,12 @@
 pub mod evtx;
 pub mod glob;
 pub mod kernel;
+pub mod lines;
 pub mod program;
 
 pub use glob::{Pattern, PatternSet};
 pub use kernel::{match_array, match_array_ref, match_rows};
+pub use lines::{select_lines, LineTest, Selection};
 pub use program::Program;
 
 /// Every error this crate reports.

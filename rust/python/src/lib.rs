@@ -5,6 +5,7 @@
 
 mod arrow_ffi;
 mod evtx;
+mod lines;
 
 use arrow_array::{Array, ArrayRef};
 use callsweep_core::{match_array, PatternSet, Program};
@@ -177,6 +178,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<evtx::ExportedSchema>()?;
     m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,112 @@
+"""How NDJSON text is read: windows of whole lines (mmap'd plain files, buffered compressed
+streams) through the native line scanner, and ECS blocks read with a cut-down schema. Checked
+against plain Python (split the text, test each line) and against reading whole blocks."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+import pytest
+from test_ndjson import DATA, SHAPES, _events, _write
+
+from callsweep.scan import Scanner
+from callsweep.sources import ndjson
+
+needs_data = pytest.mark.skipif(
+    not DATA.exists(), reason="../shared/data is not beside the project"
+)
+
+WORDS = ['{"a": 1}', '{"CallTrace": "x|y"}', "\\u0043", "\\\\users", "  ", "", "\r", "10", "é"]
+
+
+def _text(rng: random.Random, lines: int, long_every: int) -> bytes:
+    out = []
+    for i in range(lines):
+        line = "".join(rng.choice(WORDS) for _ in range(rng.randint(0, 6)))
+        if long_every and i % long_every == long_every - 1:
+            line = '{"CallTrace": "' + "A" * rng.randint(300, 900) + '"}'
+        out.append(line)
+    return ("\n".join(out) + rng.choice(["", "\n"])).encode()
+
+
+def _reference(text: bytes, needles: tuple[bytes, ...] | None, limit: int):
+    """(kept (number, line) pairs, overlong (number, length), non-blank lines) the plain way."""
+    pieces = text.split(b"\n")
+    if text.endswith(b"\n") or not text:
+        pieces.pop()
+    kept, overlong, seen = [], [], 0
+    for number, piece in enumerate(pieces, 1):
+        line = piece.removesuffix(b"\r")
+        if len(line) > limit:
+            overlong.append((number, len(line)))
+        elif line.strip():
+            seen += 1
+            if needles is None or any(n in line for n in needles):
+                kept.append((number, line))
+    return kept, overlong, seen
+
+
+@pytest.mark.parametrize("container", ["plain", "gz"])
+@pytest.mark.parametrize("needles", [None, ndjson.ALERT_NEEDLES])
+@pytest.mark.parametrize("seed", range(4))
+def test_blocks_hold_exactly_the_lines_a_plain_split_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, container: str, needles, seed: int
+) -> None:
+    # Small windows, blocks and line limit, so that every boundary case occurs: lines across
+    # windows, lines longer than a window, overlong lines at a window's start and end.
+    monkeypatch.setattr(ndjson, "READ_BYTES", 256)
+    monkeypatch.setattr(ndjson, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(ndjson, "MAX_LINE_BYTES", 400)
+    rng = random.Random(seed)
+    text = _text(rng, 400, long_every=rng.choice([0, 7, 23]))
+    path = tmp_path / "lines.ndjson"
+    path.write_bytes(gzip.compress(text) if container == "gz" else text)
+    skipped: list = []
+    blocks = list(ndjson.read_blocks(str(path), skipped, needles, block_lines=50))
+    kept, overlong, seen = _reference(text, needles, 400)
+    got = [pair for b in blocks for pair in zip(b.numbers, b.lines, strict=True)]
+    assert got == kept
+    assert all(len(b.numbers) <= 50 for b in blocks)
+    assert sum(b.seen for b in blocks) == seen
+    assert [int(e.where.removeprefix("line ")) for e in skipped] == [n for n, _ in overlong]
+    assert all(f"({size})" in e.message for e, (_, size) in zip(skipped, overlong, strict=True))
+
+
+def test_an_empty_file_has_no_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "empty.ndjson"
+    path.write_bytes(b"")
+    assert list(ndjson.read_blocks(str(path), [])) == []
+
+
+def _alerts(path: Path) -> list[dict]:
+    summary_alerts = []
+    Scanner().run([path], on_alerts=lambda frame: summary_alerts.extend(frame.to_dicts()))
+    return sorted(summary_alerts, key=lambda row: row["log.file.line"])
+
+
+@needs_data
+@pytest.mark.parametrize("shape", ["ecs", "es-hit"])
+def test_cut_down_schema_gives_what_reading_every_field_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    path = _write(tmp_path / "e.ndjson", [SHAPES[shape](e) for e in _events()], "plain")
+    projected = _alerts(path)
+    assert projected  # the Dumpert positive
+    monkeypatch.setattr(ndjson.NdjsonStream, "_read_projected", lambda self, text, shape: None)
+    assert projected == _alerts(path)
+
+
+@needs_data
+def test_an_event_without_category_or_calltrace_scans_without_the_prefilter(
+    tmp_path: Path,
+) -> None:
+    """A filter that leaves no rows before the native program ran (a constant column of one
+    value beside columns of none) once failed with "index is out of bounds"."""
+    event = next(e for e in _events() if e.get("EventID") == 10)
+    event = {k: v for k, v in event.items() if k != "CallTrace"} | {"EventID": "10"}
+    path = _write(tmp_path / "one.ndjson", [SHAPES["ecs"](event)], "plain")
+    result = Scanner().scan_ndjson(str(path), prefilter=False)
+    assert result.alerts is None
+    assert result.rows == 1
