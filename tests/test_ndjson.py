@@ -320,3 +320,45 @@ def test_several_rules_and_exceptions_apply_to_ndjson_inputs(tmp_path: Path):
     assert summary.errors == []
     assert summary.alerts == 0
     assert summary.excluded == 2
+
+
+@needs_data
+def test_convert_format_forces_the_shape(tmp_path: Path) -> None:
+    """`convert --format` reads every file in the shape given: right, the events convert as
+    detection would have them; wrong, no line is an event of that shape and each is reported."""
+    from typer.testing import CliRunner
+
+    from callsweep.cli import app
+
+    events = _events()
+    path = _write(tmp_path / "sentinel.json", [as_sentinel(e) for e in events], "plain")
+    runner = CliRunner()
+    forced = runner.invoke(
+        app,
+        [
+            "convert",
+            str(path),
+            "--out",
+            str(tmp_path / "forced"),
+            "--format",
+            "sentinel",
+            "--no-progress",
+        ],
+    )
+    assert forced.exit_code == 0, forced.output
+    detected = convert([path], tmp_path / "detected")
+    assert not detected.errors
+    read = [
+        pl.read_parquet(next((tmp_path / d).rglob("*.parquet"))) for d in ("forced", "detected")
+    ]
+    assert read[0].drop("callsweep.evtx.chunk").equals(read[1].drop("callsweep.evtx.chunk"))
+    assert scan(tmp_path / "forced").height == 1  # the Dumpert positive
+
+    wrong = convert([path], tmp_path / "wrong", json_shape="evtx-dump")
+    (report,) = wrong.reports
+    assert report.skipped == len(events)  # no line is an evtx_dump record
+    bad = runner.invoke(
+        app, ["convert", str(path), "--out", str(tmp_path / "x"), "--format", "xml"]
+    )
+    assert bad.exit_code == 1  # a usage error, as for every bad option
+    assert "--format must be one of" in bad.output

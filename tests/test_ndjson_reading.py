@@ -8,6 +8,7 @@ import gzip
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from test_ndjson import DATA, SHAPES, _events, _write
 
@@ -48,7 +49,7 @@ def _reference(text: bytes, needles: tuple[bytes, ...] | None, limit: int):
     return kept, overlong, seen
 
 
-@pytest.mark.parametrize("container", ["plain", "gz"])
+@pytest.mark.parametrize("container", ["plain", "gz", "zst"])
 @pytest.mark.parametrize("needles", [None, ndjson.ALERT_NEEDLES])
 @pytest.mark.parametrize("seed", range(4))
 def test_blocks_hold_exactly_the_lines_a_plain_split_keeps(
@@ -62,7 +63,11 @@ def test_blocks_hold_exactly_the_lines_a_plain_split_keeps(
     rng = random.Random(seed)
     text = _text(rng, 400, long_every=rng.choice([0, 7, 23]))
     path = tmp_path / "lines.ndjson"
-    path.write_bytes(gzip.compress(text) if container == "gz" else text)
+    if container == "zst":
+        with pa.CompressedOutputStream(str(path), "zstd") as out:
+            out.write(text)
+    else:
+        path.write_bytes(gzip.compress(text) if container == "gz" else text)
     skipped: list = []
     blocks = list(ndjson.read_blocks(str(path), skipped, needles, block_lines=50))
     kept, overlong, seen = _reference(text, needles, 400)

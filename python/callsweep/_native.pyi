@@ -58,7 +58,6 @@ class ExportedSchema:
     def __len__(self) -> int: ...
 
 def evtx_schema() -> ExportedSchema: ...
-
 def select_lines(
     data: bytes | memoryview, needles: list[bytes], max_line: int, first_number: int = 1
 ) -> tuple[bytes, list[int], int, list[tuple[int, int]], int]:

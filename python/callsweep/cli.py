@@ -65,6 +65,15 @@ EngineOption = Annotated[
         help="Where the work runs: local (threads of this process) or dask (a Dask cluster)."
     ),
 ]
+JsonShapeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Shape of NDJSON inputs, instead of detecting it per file: "
+        + ", ".join(JSON_SHAPES)
+        + ".",
+    ),
+]
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
@@ -79,6 +88,11 @@ def _engine(name: str, scheduler: str | None) -> Engine:
         return make_engine(name, scheduler)
     except EngineError as exc:
         raise _fail(str(exc)) from None
+
+
+def _check_json_shape(json_shape: str | None) -> None:
+    if json_shape is not None and json_shape not in JSON_SHAPES:
+        raise _fail(f"--format must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -156,15 +170,7 @@ def scan(
     ] = True,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
-    json_shape: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="Shape of NDJSON inputs, instead of detecting it per file: "
-            + ", ".join(JSON_SHAPES)
-            + ".",
-        ),
-    ] = None,
+    json_shape: JsonShapeOption = None,
 ) -> None:
     """Evaluate the rule over the inputs and report the alerts.
 
@@ -176,8 +182,7 @@ def scan(
         items = [item for path in exceptions or [] for item in load_exceptions(path)]
     except RuleError as exc:
         raise _fail(str(exc)) from None
-    if json_shape is not None and json_shape not in JSON_SHAPES:
-        raise _fail(f"--format must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
+    _check_json_shape(json_shape)
     scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
     scanner.ndjson_shape = json_shape
     try:
@@ -237,12 +242,14 @@ def convert(
     ] = True,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
+    json_shape: JsonShapeOption = None,
 ) -> None:
-    """Convert EVTX files to Parquet (one file per input, mirroring the input tree).
+    """Convert EVTX and NDJSON files to Parquet (one file per input, mirroring the input tree).
 
     Damaged records and chunks are skipped, counted, and listed in `<output>.skipped.csv`.
     Exit status: 0 done; 2 some input could not be read at all (the others were converted).
     """
+    _check_json_shape(json_shape)
     runner = None if engine == "local" and scheduler is None else _engine(engine, scheduler)
     bar = ConvertProgress(err_console, enabled=progress)
     try:
@@ -254,6 +261,7 @@ def convert(
             on_file=bar.file_done,
             on_start=bar.start,
             engine=runner,
+            json_shape=json_shape,
         )
     finally:
         bar.stop()

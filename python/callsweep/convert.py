@@ -27,6 +27,7 @@ from callsweep.engines import Engine, LocalEngine
 from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import evtx_schema, local_evtx, open_evtx
+from callsweep.sources.json_shapes import SHAPES as JSON_SHAPES
 from callsweep.sources.json_shapes import ndjson_schema
 from callsweep.sources.ndjson import NdjsonStream
 
@@ -119,12 +120,16 @@ def is_unchanged(source: InputFile, out: Path) -> bool:
 
 
 def convert_file(
-    source: InputFile, out: Path, threads: int = 0, row_group_rows: int = ROW_GROUP_ROWS
+    source: InputFile,
+    out: Path,
+    threads: int = 0,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    json_shape: str | None = None,
 ) -> tuple[ConvertReport, list[InputError]]:
-    """Converts one EVTX file; returns its report and the records it had to skip. Raises
-    OSError or ValueError (naming the file) when the input cannot be read at all."""
+    """Converts one EVTX or NDJSON file; returns its report and the records it had to skip.
+    Raises OSError or ValueError (naming the file) when the input cannot be read at all."""
     if source.format == "ndjson":
-        return convert_ndjson_file(source, out, row_group_rows)
+        return convert_ndjson_file(source, out, row_group_rows, json_shape)
     schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     with local_evtx(source.location) as local:
         stream = open_evtx(local, threads=threads, name=source.location)
@@ -199,6 +204,7 @@ class ConvertTask:
     force: bool
     threads: int  # decoder threads for this file
     row_group_rows: int = ROW_GROUP_ROWS
+    json_shape: str | None = None  # NDJSON: the shape forced by the user; None: detected
 
 
 def convert_partition(task: ConvertTask) -> tuple[ConvertReport, list[InputError]]:
@@ -208,7 +214,7 @@ def convert_partition(task: ConvertTask) -> tuple[ConvertReport, list[InputError
     if not task.force and is_unchanged(source, out):
         return ConvertReport(source.location, str(out), "unchanged", bytes=0), []
     try:
-        return convert_file(source, out, task.threads, task.row_group_rows)
+        return convert_file(source, out, task.threads, task.row_group_rows, task.json_shape)
     except (OSError, ValueError, RuntimeError) as exc:
         message = str(exc).removeprefix(f"{source.location}: ")
         return ConvertReport(source.location, str(out), "failed", error=message), []
@@ -223,14 +229,18 @@ def convert(
     on_file: Callable[[ConvertReport], None] | None = None,
     on_start: Callable[[list[InputFile]], None] | None = None,
     engine: Engine | None = None,
+    json_shape: str | None = None,
 ) -> ConvertSummary:
-    """Converts every EVTX input under `paths` into `out_dir`, `jobs` files at once (0: one
-    per core) on `engine` (by default threads of this process); one bad input never stops the
-    run: it is reported and the others are converted.
+    """Converts every EVTX and NDJSON input under `paths` into `out_dir`, `jobs` files at once
+    (0: one per core) on `engine` (by default threads of this process); one bad input never
+    stops the run: it is reported and the others are converted. `json_shape` forces the shape
+    of NDJSON inputs (`sources.json_shapes.SHAPES`) instead of detecting it per file.
 
     Several files at once pay off on the many small files of collected logs, where writing
     Parquet (per row group) costs more than decoding; one large file is decoded on every core
     anyway."""
+    if json_shape is not None and json_shape not in JSON_SHAPES:
+        raise ValueError(f"json_shape must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
     started = time.perf_counter()
     found = discover(paths)
     summary = ConvertSummary(errors=list(found.errors), passed_over=found.passed_over)
@@ -275,7 +285,7 @@ def convert(
             )
             continue
         targets[out] = source
-        tasks.append(ConvertTask(source, out, force, threads, row_group_rows))
+        tasks.append(ConvertTask(source, out, force, threads, row_group_rows, json_shape))
     try:
         for _, (report, skipped) in engine.map(convert_partition, tasks):
             summary.reports.append(report)

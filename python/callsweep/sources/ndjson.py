@@ -1,7 +1,7 @@
 """Files of one JSON object per line (NDJSON), plain, `.gz`, `.zst` or members of a `.zip`,
 read in blocks of lines that keep their provenance (file, member, 1-based line).
 
-Plain files are mapped (mmap) and compressed ones read through a bounded buffer; either way the
+Files (decompressed on the way when they are compressed) are read into one reused buffer, whose
 text goes to the native line scanner (`_native.select_lines`) in windows of whole lines, which
 splits them, drops blank lines, reports a line longer than `MAX_LINE_BYTES` without holding it,
 and with needles keeps only the lines that contain one (a scan's prefilter), so lines that
@@ -14,8 +14,6 @@ import functools
 import gzip
 import io
 import json
-import mmap
-import os
 import threading
 import zipfile
 from collections import Counter
@@ -88,59 +86,49 @@ def _members(path: str) -> Iterator[tuple[str, Iterator[Piece]]]:
                     inner = member.read(4)
                     with archive.open(info) as again:
                         stream = _open_stream(again, inner) or again  # type: ignore[arg-type]
-                        yield f"{path}!/{info.filename}", _stream_pieces(stream)
+                        yield f"{path}!/{info.filename}", _pieces(stream)
         return
     with open(path, "rb") as fh:
-        stream = _open_stream(fh, head)
-        yield path, _stream_pieces(stream) if stream is not None else _mapped_pieces(fh)
+        yield path, _pieces(_open_stream(fh, head) or fh)
 
 
-def _mapped_pieces(fh: IO[bytes]) -> Iterator[Piece]:
-    """A plain file's text in windows of whole lines, straight from the page cache (mmap):
-    never copied. A window grows to the end of a line longer than the window; the scanner
-    reports such a line as overlong without copying it either."""
-    size = os.fstat(fh.fileno()).st_size
-    if size == 0:
-        return
-    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        pos = 0
-        while pos < size:
-            stop = min(pos + READ_BYTES, size)
-            if stop < size:
-                cut = mapped.rfind(b"\n", pos, stop)
-                if cut < 0:
-                    cut = mapped.find(b"\n", stop)
-                stop = size if cut < 0 else cut + 1
-            with memoryview(mapped)[pos:stop] as window:
-                yield window
-            pos = stop
-
-
-def _stream_pieces(stream: IO[bytes]) -> Iterator[Piece]:
-    """A stream's text in blocks of whole lines, read through a bounded buffer: a line longer
-    than `MAX_LINE_BYTES` is passed over (its length yielded) without being held."""
-    carry = b""  # the start of a line that continues in the next read (< MAX_LINE_BYTES)
-    overlong = 0  # bytes so far of an overlong line being passed over
-    while data := stream.read(READ_BYTES):
+def _pieces(stream: IO[bytes]) -> Iterator[Piece]:
+    """A stream's text in pieces of whole lines, read into one reused buffer (no allocation
+    and no page faults per read, so the memory a file costs is this buffer, whatever its
+    size). A line longer than `MAX_LINE_BYTES` that does not fit the buffer is passed over,
+    its length yielded, without being held; one that fits is left to the line scanner, which
+    reports it. A piece is valid until the next one is asked for."""
+    buffer = bytearray(max(READ_BYTES, MAX_LINE_BYTES + 2))  # a longest line and its break fit
+    view = memoryview(buffer)
+    filled = 0  # bytes at the start of the buffer: the start of a line read on
+    overlong = 0  # bytes so far of a line being passed over
+    while n := stream.readinto(view[filled:]):  # type: ignore[attr-defined]
+        end = filled + n
         if overlong:
-            cut = data.find(b"\n")
+            cut = buffer.find(b"\n", 0, end)
             if cut < 0:
-                overlong += len(data)
+                overlong, filled = overlong + end, 0
                 continue
             yield overlong + cut
-            overlong, data = 0, data[cut + 1 :]
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            carry += data
+            overlong = 0
         else:
-            yield carry + data[: cut + 1] if carry else memoryview(data)[: cut + 1]
-            carry = data[cut + 1 :]
-        if len(carry) > MAX_LINE_BYTES:
-            overlong, carry = len(carry), b""
+            cut = buffer.rfind(b"\n", 0, end)
+            if cut < 0:
+                if end == len(buffer):  # no line break in a full buffer
+                    overlong, filled = end, 0
+                else:
+                    filled = end
+                continue
+            with view[: cut + 1] as piece:
+                yield piece
+        rest = bytes(view[cut + 1 : end])
+        view[: len(rest)] = rest
+        filled = len(rest)
     if overlong:
         yield overlong
-    elif carry:
-        yield carry
+    elif filled:
+        with view[:filled] as piece:
+            yield piece
 
 
 def read_blocks(
