@@ -115,3 +115,32 @@ def test_an_event_without_category_or_calltrace_scans_without_the_prefilter(
     result = Scanner().scan_ndjson(str(path), prefilter=False)
     assert result.alerts is None
     assert result.rows == 1
+
+
+@pytest.mark.parametrize("container", ["plain", "gz"])
+def test_a_100_mb_line_is_reported_and_never_held(tmp_path: Path, container: str) -> None:
+    """The real limit and buffer: a 100 MB line between two events is reported with its line
+    number and length, the events around it are read, and reading holds a few MB at most."""
+    import tracemalloc
+
+    size = 100 << 20
+    head = b'{"EventID": 10, "CallTrace": "a"}\n'
+    long_line = b'{"CallTrace": "' + b"A" * size + b'"}'
+    body = head + long_line + b"\n" + head
+    path = tmp_path / "long.ndjson"
+    path.write_bytes(gzip.compress(body, compresslevel=1) if container == "gz" else body)
+    del body
+    skipped: list = []
+    tracemalloc.start()
+    try:
+        blocks = list(ndjson.read_blocks(str(path), skipped, ndjson.ALERT_NEEDLES))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [n for b in blocks for n in b.numbers] == [1, 3]
+    (error,) = skipped
+    assert error.where == "line 2"
+    assert f"({len(long_line)})" in error.message
+    # The read buffer, a piece's copy, the decompressor's own buffers (gzip's are about 24 MB
+    # here): bounded, far below the line.
+    assert peak < 5 * ndjson.READ_BYTES < size / 2
