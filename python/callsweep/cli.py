@@ -156,6 +156,15 @@ def scan(
     ] = True,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Say for each alert which clauses of its rule held (column callsweep.explain: "
+            "the first CallTrace frame that matched no exclusion, each field's value...); "
+            "computed on alert rows only.",
+        ),
+    ] = False,
     json_shape: Annotated[
         str | None,
         typer.Option(
@@ -178,7 +187,9 @@ def scan(
         raise _fail(str(exc)) from None
     if json_shape is not None and json_shape not in JSON_SHAPES:
         raise _fail(f"--format must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
-    scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
+    scanner = Scanner(
+        chosen or None, _parse_time(since), _parse_time(until), exceptions=items, explain=explain
+    )
     scanner.ndjson_shape = json_shape
     try:
         writer = AlertWriter(out) if out is not None else None

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from callsweep.convert import ConvertReport, ConvertSummary
+from callsweep.rules.explain import EXPLAIN, short_form
 from callsweep.rules.model import Rule
 from callsweep.scan import InputReport, Part, ScanSummary
 from callsweep.sources.discover import InputError, InputFile
@@ -139,11 +140,15 @@ def alert_table(alerts: pl.DataFrame, total: int) -> Table:
     shown = alerts.height
     title = f"{total:,} alert(s)" + (f", first {shown} shown" if shown < total else "")
     table = Table(title=title, show_lines=False, expand=False)
+    explained = EXPLAIN in alerts.columns
     for header in ALERT_TABLE_COLUMNS.values():
         table.add_column(header, overflow="fold")
+    if explained:
+        table.add_column("why", overflow="fold")
     view = alerts.select(
         pl.col("@timestamp").dt.strftime("%Y-%m-%d %H:%M:%S%.3f"),
         *(pl.col(c) for c in list(ALERT_TABLE_COLUMNS)[1:]),
+        *([short_form(pl.col(EXPLAIN))] if explained else []),
     )
     for row in view.iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))

@@ -33,6 +33,7 @@ from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
 from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
 from callsweep.rules.exceptions import ExceptionItem, exclusion_for
+from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
@@ -51,6 +52,8 @@ FILE_COLUMN = "callsweep.scan.file"
 HIT_COLUMN = "callsweep.scan.hit.{}"
 # Whether rule i held on the row but an exception dropped the alert.
 EXCLUDED_COLUMN = "callsweep.scan.excluded.{}"
+# With several rules and `explain`, why rule i held (becomes `callsweep.explain` on its alerts).
+EXPLAIN_COLUMN = "callsweep.scan.explain.{}"
 
 
 class ScanError(RuntimeError):
@@ -197,6 +200,7 @@ class Scanner:
         until: datetime | None = None,
         workers: int | None = None,
         exceptions: Sequence[ExceptionItem] = (),
+        explain: bool = False,
     ) -> None:
         # polars runs one Parquet scan on about one core (decoding a large string column is
         # serial), so parts are scanned side by side, one per core.
@@ -208,6 +212,9 @@ class Scanner:
         self.since = _as_utc(since)
         self.until = _as_utc(until)
         self.exceptions = tuple(exceptions)
+        # Each alert says which clauses of its rule held (`callsweep.explain`), computed on
+        # alert rows only.
+        self.explain = explain
         self._exclusions = [exclusion_for(r, list(self.exceptions)) for r in self.rules]
         read = [f for r in self.rules for f in r.fields]
         read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
@@ -265,9 +272,12 @@ class Scanner:
     def _alerts_of(self, hits: pl.LazyFrame, i: int) -> pl.LazyFrame:
         hit_columns = [HIT_COLUMN.format(j) for j in range(len(self.rules))]
         hit_columns += [EXCLUDED_COLUMN.format(j) for j in range(len(self.rules))]
+        if self.explain:
+            hit_columns += [EXPLAIN_COLUMN.format(j) for j in range(len(self.rules)) if j != i]
         return (
             hits.filter(pl.col(hit_columns[i]))
             .drop(hit_columns)
+            .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
             .with_columns(*self._rule_columns[i])
         )
 
@@ -314,7 +324,7 @@ class Scanner:
             alerts = (
                 events.filter(compiled.prefilter)
                 .filter(compiled.condition)
-                .select(*projection, *self._rule_columns[0], *kept)
+                .select(*projection, *self._rule_columns[0], *kept, *self._explained(schema))
             )
         else:
             queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
@@ -332,7 +342,7 @@ class Scanner:
                 events.filter(compile_shared_prefilter(queries, schema))
                 .with_columns(marks)
                 .filter(pl.any_horizontal(names))
-                .select(*projection, *names, *kept)
+                .select(*projection, *names, *kept, *self._explained(schema, tagged=True))
             )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
         if by_file:
@@ -340,6 +350,24 @@ class Scanner:
         else:
             event10 = events.select(is_event10.sum().alias("n"))
         return alerts, event10, norm.shape, schema
+
+    def _explained(self, schema: dict[str, pl.DataType], tagged: bool = False) -> list[pl.Expr]:
+        """With `explain`, why each rule held, computed where the query's filter has left only
+        the rows that may alert. `tagged`: a query marking rows per rule (`HIT_COLUMN`), where
+        each rule is explained on the rows it holds on."""
+        if not self.explain:
+            return []
+        exceptions = [
+            sum(1 for x in self.exceptions if x.rule_id in (None, r.rule_id)) for r in self.rules
+        ]
+        if not tagged:
+            return [explanation(self.rule.query, schema, exceptions[0])]
+        return [
+            pl.when(pl.col(HIT_COLUMN.format(i)))
+            .then(explanation(r.query, schema, exceptions[i]))
+            .alias(EXPLAIN_COLUMN.format(i))
+            for i, r in enumerate(self.rules)
+        ]
 
     def _time_window(self, schema: dict[str, pl.DataType]) -> pl.Expr:
         if TIMESTAMP not in schema:
@@ -518,6 +546,7 @@ class Scanner:
             more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
             exceptions=self.exceptions,
             ndjson_shape=self.ndjson_shape,
+            explain=self.explain,
         )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
@@ -710,18 +739,23 @@ def scan(
     since: datetime | None = None,
     until: datetime | None = None,
     exceptions: Sequence[ExceptionItem] = (),
+    explain: bool = False,
 ) -> pl.DataFrame:
-    """Scans `paths` (files, directories, globs) and returns the alerts.
+    """Scans `paths` (files, directories, globs) and returns the alerts; `explain`: each alert
+    says which clauses of its rule held, in `callsweep.explain` (a list of strings).
 
     Raises ScanError when any input cannot be read; use `Scanner.run` to scan what can be
     read and get the failures reported instead.
     """
     frames = []
-    scanner = Scanner(rule, since, until, exceptions=exceptions)
+    scanner = Scanner(rule, since, until, exceptions=exceptions, explain=explain)
     summary = scanner.run(_as_list(paths), on_alerts=frames.append)
     if summary.errors:
         raise ScanError(summary.errors)
-    return pl.concat(frames) if frames else alert_schema.empty_alerts()
+    if frames:
+        return pl.concat(frames)
+    empty = alert_schema.empty_alerts()
+    return empty.with_columns(pl.lit([], pl.List(pl.String)).alias(EXPLAIN)) if explain else empty
 
 
 def scan_lazy(
