@@ -165,6 +165,24 @@ def scan(
             "computed on alert rows only.",
         ),
     ] = False,
+    elastic_compat: Annotated[
+        bool,
+        typer.Option(
+            "--elastic-compat",
+            help="Write the alerts Elasticsearch would raise: keyword values over 1,024 "
+            "characters (ignore_above, e.g. long CallTraces) are not indexed and count as "
+            "missing. The summary gives both counts and how they differ. Default: the query "
+            "as written.",
+        ),
+    ] = False,
+    compare_elastic: Annotated[
+        bool,
+        typer.Option(
+            "--compare-elastic",
+            help="Write the alerts of the query as written, and count in the summary those "
+            "Elasticsearch would raise (see --elastic-compat).",
+        ),
+    ] = False,
     json_shape: Annotated[
         str | None,
         typer.Option(
@@ -188,7 +206,13 @@ def scan(
     if json_shape is not None and json_shape not in JSON_SHAPES:
         raise _fail(f"--format must be one of {', '.join(JSON_SHAPES)}, not {json_shape!r}")
     scanner = Scanner(
-        chosen or None, _parse_time(since), _parse_time(until), exceptions=items, explain=explain
+        chosen or None,
+        _parse_time(since),
+        _parse_time(until),
+        exceptions=items,
+        explain=explain,
+        elastic_compat=elastic_compat,
+        compare_modes=compare_elastic,
     )
     scanner.ndjson_shape = json_shape
     try:

@@ -229,6 +229,23 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
     table.add_row("alerts", f"{summary.alerts:,}")
     if summary.excluded:
         table.add_row("excluded", f"{summary.excluded:,} alert(s) dropped by exceptions")
+    if summary.compared:
+        written, elastic, both = (
+            summary.alerts_as_written,
+            summary.alerts_elastic,
+            summary.both_modes,
+        )
+        mode = "Elasticsearch's" if summary.elastic_compat else "the query as written"
+        table.add_row("alerts as written", f"{written:,}")
+        table.add_row(
+            "alerts Elasticsearch would raise",
+            f"{elastic:,} (keyword ignore_above 1024: longer values are missing)",
+        )
+        table.add_row(
+            "differ by",
+            f"{written - both:,} only as written, {elastic - both:,} only in Elasticsearch; "
+            f"alerts written out: {mode}",
+        )
     if len(rules) > 1:
         for rule in rules:
             n = summary.alerts_by_rule.get(f"{rule.name} v{rule.version}", 0)

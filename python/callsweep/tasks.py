@@ -63,6 +63,9 @@ class ScanSettings:
     ndjson_shape: str | None = None
     # Alerts say which clauses held (`callsweep.explain`).
     explain: bool = False
+    # Alerts as Elasticsearch would raise them; both modes counted (`rules.compat`).
+    elastic_compat: bool = False
+    compare_modes: bool = False
 
 
 def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
@@ -128,6 +131,8 @@ def _scanner(settings: ScanSettings) -> Scanner:
                 workers=1,
                 exceptions=settings.exceptions,
                 explain=settings.explain,
+                elastic_compat=settings.elastic_compat,
+                compare_modes=settings.compare_modes,
             )
             scanner.ndjson_shape = settings.ndjson_shape
             _scanners[settings] = scanner

@@ -43,6 +43,7 @@ from callsweep.rules.ast import (
     Value,
     Wildcard,
 )
+from callsweep.rules.compat import IGNORE_ABOVE, over_long, renamed
 from callsweep.rules.compile import compile_node
 
 Schema = Mapping[str, pl.DataType]
@@ -64,20 +65,34 @@ _NEGATED_VERBS = {
 }
 
 
-def explanation(query: EventQuery, schema: Schema, exceptions: int = 0) -> pl.Expr:
+def explanation(
+    query: EventQuery,
+    schema: Schema,
+    exceptions: int = 0,
+    columns: Mapping[str, str] | None = None,
+) -> pl.Expr:
     """One line per top-level conjunct of `query`, as a list of strings, for rows on which
     `query` holds. `exceptions`: how many exception items could have dropped the alert (they
-    did not, since it is an alert), said in a last line."""
+    did not, since it is an alert), said in a last line. `columns`: field -> the column its
+    values are read from (the values Elasticsearch indexes, `rules.compat`); a field whose value
+    was dropped gets a line saying so."""
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
+    columns = dict(columns or {})
+    schema = {**schema, **{columns[f]: schema[f] for f in columns if f in schema}}
     conjuncts: list[Node] = []
     if query.category != "any":
         conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
     cond = query.condition
     conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
-    lines = [_Explainer(schema).held(c) for c in conjuncts]
+    explainer = _Explainer(schema, columns)
+    lines = [explainer.held(c) for c in conjuncts]
+    for field in columns:
+        lines.append(explainer.dropped(field))
     if exceptions:
         lines.append(pl.lit(f"no exception applied ({_count(exceptions, 'item')})"))
-    return pl.concat_list([line.cast(pl.String) for line in lines]).alias(EXPLAIN)
+    listed = pl.concat_list([line.cast(pl.String) for line in lines])
+    # A field whose values were all kept has no line (its entry is null).
+    return listed.list.drop_nulls().alias(EXPLAIN)
 
 
 def short_form(explained: pl.Expr) -> pl.Expr:
@@ -92,11 +107,23 @@ def short_form(explained: pl.Expr) -> pl.Expr:
 class _Explainer:
     """Builds the string expression that says why a node held (`held`) or failed (`failed`)."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, columns: Mapping[str, str]) -> None:
         self.schema = schema
+        self.columns = columns
 
     def holds(self, node: Node) -> pl.Expr:
-        return compile_node(node, self.schema).fill_null(False)
+        return compile_node(renamed(node, self.columns), self.schema).fill_null(False)
+
+    def dropped(self, field: str) -> pl.Expr:
+        """A line for a field whose value Elasticsearch does not index (null otherwise)."""
+        return pl.when(over_long(field, self.schema)).then(
+            _concat(
+                f"{field}: ",
+                self._length(field, self.schema),
+                f" characters, over "
+                f"ignore_above {IGNORE_ABOVE}: not indexed, so missing to Elasticsearch",
+            )
+        )
 
     # -- why a node that holds holds ------------------------------------------------------
     def held(self, node: Node) -> pl.Expr:
@@ -203,7 +230,7 @@ class _Explainer:
         dtype = self.schema.get(field)
         if dtype is None:
             return pl.lit(None, dtype=pl.String)
-        column = pl.col(field)
+        column = pl.col(self.columns.get(field, field))
         if isinstance(dtype, pl.List):
             if field in _STACK_FIELDS:
                 return column.list.first().cast(pl.String)
@@ -232,11 +259,12 @@ class _Explainer:
             quoted = pl.concat_str([pl.lit(f'{label}"'), cut, pl.lit('"')])
         return pl.when(value.is_null()).then(pl.lit("missing")).otherwise(quoted)
 
-    def _length(self, field: str) -> pl.Expr:
+    def _length(self, field: str, schema: Schema | None = None) -> pl.Expr:
+        """The value's length in characters, as text ("no" when missing)."""
         dtype = self.schema.get(field)
         if dtype is None:
             return pl.lit("no")
-        column = pl.col(field)
+        column = pl.col(field if schema is not None else self.columns.get(field, field))
         if isinstance(dtype, pl.List):
             length = column.list.eval(pl.element().cast(pl.String).str.len_chars()).list.max()
         else:
