@@ -431,7 +431,7 @@ class Scanner:
             exclusion = self._exclusions[i]
             dropped = pl.lit(False) if exclusion is None else compile_node(exclusion, schema)
             written += [holds.alias(f"w.holds.{i}"), dropped.fill_null(False).alias(f"w.drop.{i}")]
-            candidates.append(plan.candidates(pl.col(f"w.holds.{i}")).alias(f"candidate.{i}"))
+            candidates.append(plan.candidates(holds))
         masked = dict.fromkeys(f for plan in plans for f in plan.fields)
         marks = []
         for i, plan in enumerate(plans):
@@ -448,9 +448,10 @@ class Scanner:
         names = [m.meta.output_name() for m in marks]
         return (
             events.filter(compat.shared_prefilter([r.query for r in self.rules], schema))
+            # A filter, as in a scan of the query alone (polars reads the other columns only
+            # for the rows it leaves); the marks are then computed on these rows only.
+            .filter(pl.any_horizontal(candidates))
             .with_columns(written)
-            .with_columns(candidates)
-            .filter(pl.any_horizontal([c.meta.output_name() for c in candidates]))
             .with_columns(compat.indexed_values(f, schema) for f in masked)
             .with_columns(marks)
             .filter(pl.any_horizontal(names))

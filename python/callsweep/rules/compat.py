@@ -88,6 +88,15 @@ def over_long(name: str, schema: Schema) -> pl.Expr:
     return _too_long(pl.col(name)).fill_null(False)
 
 
+def _byte_long(name: str, schema: Schema) -> pl.Expr:
+    """Whether a value of `name` has more than `ignore_above` bytes (any, if multi-valued)."""
+    if isinstance(schema[name], pl.List):
+        long = pl.col(name).list.eval(pl.element().str.len_bytes() > IGNORE_ABOVE).list.any()
+    else:
+        long = pl.col(name).str.len_bytes() > IGNORE_ABOVE
+    return long.fill_null(False)
+
+
 def indexed_values(name: str, schema: Schema) -> pl.Expr:
     """The values of `name` that Elasticsearch indexes (the others are missing), as
     `MASKED.format(name)`."""
@@ -151,7 +160,9 @@ class CompatRule:
             for f in analysis.required_fields(self.query)
             if not isinstance(self.schema.get(f), pl.List)
         }
-        loose = [over_long(f, self.schema) for f in self.fields if f not in required]
+        # More bytes than 1,024 is necessary for more UTF-16 code units (and cheap: the byte
+        # length is stored): a superset of the rows, which is all a candidate needs to be.
+        loose = [_byte_long(f, self.schema) for f in self.fields if f not in required]
         return pl.any_horizontal([written, *loose]) if loose else written
 
     def elastic(self) -> tuple[pl.Expr, pl.Expr]:
