@@ -278,3 +278,25 @@ def test_generated_events_against_the_reference(seed: int, tmp_path: Path) -> No
         assert sorted(mine["winlog.record_id"]) == [
             e["winlog.record_id"] for e in events if alerts_of(rule, exclusion, indexed(e))
         ]
+
+
+def test_the_options_travel_with_the_task_settings(tmp_path: Path) -> None:
+    """What a Dask worker gets: the settings alone rebuild a scanner with both options."""
+    from callsweep.scan import Part
+    from callsweep.tasks import ScanSettings, Task, TaskItem, scan_partition
+
+    cases = [
+        Case("long-trace", True, {CALL_TRACE: padded(UNKNOWN, 1100)}),
+        Case("plain", True, {}),
+    ]
+    path = write(tmp_path, cases)
+    rule = default_rule()
+    settings = ScanSettings(
+        rule.text, rule.source, explain=True, elastic_compat=True, compare_modes=True
+    )
+    task = Task((TaskItem(str(path), "parquet", Part(0, 2, path.stat().st_size)),))
+    [result] = scan_partition(task, settings)
+    alerts = pl.from_arrow(result.alerts)
+    assert alerts["winlog.record_id"].to_list() == [1001]
+    assert EXPLAIN in alerts.columns
+    assert result.modes == (2, 1)  # as written: 2 alerts, 1 of them also Elasticsearch's
