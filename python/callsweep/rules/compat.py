@@ -45,6 +45,7 @@ from callsweep.rules.ast import (
     StringTest,
     Wildcard,
 )
+from callsweep.rules.compile import _conjuncts as top_level_conjuncts
 from callsweep.rules.compile import compile_node, compile_query
 
 Schema = Mapping[str, pl.DataType]
@@ -204,14 +205,7 @@ def invariant(node: Node, keywords: set[str]) -> bool:
 
 def shared_prefilter(queries: Sequence[EventQuery], schema: Schema) -> pl.Expr:
     """The top-level conjuncts every query has that both verdicts share (`invariant`)."""
-    conjunct_lists = []
-    for query in queries:
-        conjuncts: list[Node] = []
-        if query.category != "any":
-            conjuncts.append(InSet(analysis.CATEGORY_FIELD, (query.category,)))
-        cond = query.condition
-        conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
-        conjunct_lists.append(conjuncts)
+    conjunct_lists = [top_level_conjuncts(q) for q in queries]
     keywords = set(keyword_fields([f for q in queries for f in analysis.fields(q)], schema))
     first, *others = conjunct_lists
     shared = [c for c in first if invariant(c, keywords) and all(c in other for other in others)]

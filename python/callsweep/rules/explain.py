@@ -28,7 +28,6 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from callsweep.rules.analysis import CATEGORY_FIELD
 from callsweep.rules.ast import (
     And,
     BoolLiteral,
@@ -44,6 +43,7 @@ from callsweep.rules.ast import (
     Wildcard,
 )
 from callsweep.rules.compat import IGNORE_ABOVE, over_long, renamed
+from callsweep.rules.compile import _conjuncts as top_level_conjuncts
 from callsweep.rules.compile import compile_node
 
 Schema = Mapping[str, pl.DataType]
@@ -79,13 +79,9 @@ def explanation(
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
     columns = dict(columns or {})
     schema = {**schema, **{columns[f]: schema[f] for f in columns if f in schema}}
-    conjuncts: list[Node] = []
-    if query.category != "any":
-        conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
-    cond = query.condition
-    conjuncts.extend(cond.operands if isinstance(cond, And) else (cond,))
     explainer = _Explainer(schema, columns)
-    lines = [explainer.held(c) for c in conjuncts]
+    # The top-level conjuncts as the compiler splits them (the category first).
+    lines = [explainer.held(c) for c in top_level_conjuncts(query)]
     for field in columns:
         lines.append(explainer.dropped(field))
     if exceptions:
