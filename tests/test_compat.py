@@ -9,6 +9,7 @@ evaluator of test_condition_property (written from SEMANTICS.md).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -145,6 +146,9 @@ def test_the_default_is_the_query_as_written(tmp_path: Path) -> None:
     path = write(tmp_path, [Case("long", True, {CALL_TRACE: padded(UNKNOWN, 1100)})])
     assert callsweep.scan(path).height == 1
     assert callsweep.scan(path, elastic_compat=True).height == 0
+    assert callsweep.scan_lazy(path, elastic_compat=True, explain=True).collect().height == 0
+    lazy = callsweep.scan_lazy(path, explain=True).collect()
+    assert lazy.height == 1 and EXPLAIN in lazy.columns
     summary = Scanner().run([path])
     assert not summary.compared
 
@@ -170,6 +174,18 @@ def test_cli_summary_says_the_difference(tmp_path: Path) -> None:
     assert "alerts Elasticsearch would raise 2" in text
     assert "differ by 1 only as written, 1 only in Elasticsearch" in text
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    report = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        app, ["scan", str(path), "--elastic-compat", "--summary-json", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["elastic_compat"] == {
+        "alerts_written_out": "elasticsearch",
+        "alerts_as_written": 2,
+        "alerts_elasticsearch": 2,
+        "only_as_written": 1,
+        "only_elasticsearch": 1,
+    }
     result = CliRunner().invoke(app, ["scan", str(path), "--compare-elastic", "--no-progress"])
     assert "alerts Elasticsearch would raise 2" in " ".join(result.output.split())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from callsweep.report import (
     print_rule,
     print_rules,
     print_summary,
+    summary_record,
 )
 from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.model import RuleError, builtin_rules, find_rule, load_rules
@@ -165,6 +167,14 @@ def scan(
             "computed on alert rows only.",
         ),
     ] = False,
+    summary_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary-json",
+            help="Also write the run summary here as JSON (counts, alerts per rule and host, "
+            "both modes' alert counts with --elastic-compat / --compare-elastic).",
+        ),
+    ] = None,
     elastic_compat: Annotated[
         bool,
         typer.Option(
@@ -240,6 +250,8 @@ def scan(
     if writer is not None:
         writer.close()
     _report(summary, sink, out)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary_record(summary), indent=2) + "\n")
     if summary.errors:
         raise typer.Exit(EXIT_INPUT_FAILED)
     if fail_on_alert and summary.alerts:

@@ -270,6 +270,40 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         console.print(pairs)
 
 
+def summary_record(summary: ScanSummary) -> dict[str, object]:
+    """The run summary as plain data, for `--summary-json`."""
+    record: dict[str, object] = {
+        "rules": [
+            {"rule_id": r.rule_id, "name": r.name, "version": r.version}
+            for r in summary.rules or [summary.rule]
+        ],
+        "files": summary.files,
+        "inputs_failed": summary.failed,
+        "rows": summary.rows,
+        "records_skipped": len(summary.skipped),
+        "event10_rows": summary.event10_rows,
+        "alerts": summary.alerts,
+        "excluded": summary.excluded,
+        "alerts_by_rule": dict(summary.alerts_by_rule),
+        "alerts_by_host": dict(summary.alerts_by_host),
+        "seconds": round(summary.seconds, 3),
+    }
+    if summary.compared:
+        written, elastic, both = (
+            summary.alerts_as_written,
+            summary.alerts_elastic,
+            summary.both_modes,
+        )
+        record["elastic_compat"] = {
+            "alerts_written_out": "elasticsearch" if summary.elastic_compat else "as written",
+            "alerts_as_written": written,
+            "alerts_elasticsearch": elastic,
+            "only_as_written": written - both,
+            "only_elasticsearch": elastic - both,
+        }
+    return record
+
+
 def print_shape_fields(console: Console, summary: ScanSummary) -> None:
     """Per NDJSON shape: events parsed and how many had each field the rule needs, so a shape
     read with the wrong names shows as zeros rather than as a silent lack of alerts."""

@@ -909,10 +909,13 @@ def scan_lazy(
     rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    explain: bool = False,
+    elastic_compat: bool = False,
 ) -> pl.LazyFrame:
     """The alerts of every Parquet input as one lazy frame, for more polars work before
-    collecting. EVTX is decoded as a stream, not planned lazily: convert it, or use `scan`."""
-    scanner = Scanner(rule, since, until)
+    collecting (`explain`, `elastic_compat` as for `scan`). EVTX is decoded as a stream, not
+    planned lazily: convert it, or use `scan`."""
+    scanner = Scanner(rule, since, until, explain=explain, elastic_compat=elastic_compat)
     found = discover(_as_list(paths))
     streamed = [
         InputError(f.location, "EVTX cannot be scanned lazily; convert it or use scan()")
