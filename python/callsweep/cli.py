@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from callsweep.report import (
     print_rule,
     print_rules,
     print_summary,
+    summary_record,
 )
 from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.model import RuleError, builtin_rules, find_rule, load_rules
@@ -170,6 +172,41 @@ def scan(
     ] = True,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Say for each alert which clauses of its rule held (column callsweep.explain: "
+            "the first CallTrace frame that matched no exclusion, each field's value...); "
+            "computed on alert rows only.",
+        ),
+    ] = False,
+    summary_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary-json",
+            help="Also write the run summary here as JSON (counts, alerts per rule and host, "
+            "both modes' alert counts with --elastic-compat / --compare-elastic).",
+        ),
+    ] = None,
+    elastic_compat: Annotated[
+        bool,
+        typer.Option(
+            "--elastic-compat",
+            help="Write the alerts Elasticsearch would raise: keyword values over 1,024 "
+            "characters (ignore_above, e.g. long CallTraces) are not indexed and count as "
+            "missing. The summary gives both counts and how they differ. Default: the query "
+            "as written.",
+        ),
+    ] = False,
+    compare_elastic: Annotated[
+        bool,
+        typer.Option(
+            "--compare-elastic",
+            help="Write the alerts of the query as written, and count in the summary those "
+            "Elasticsearch would raise (see --elastic-compat).",
+        ),
+    ] = False,
     json_shape: JsonShapeOption = None,
 ) -> None:
     """Evaluate the rule over the inputs and report the alerts.
@@ -183,7 +220,15 @@ def scan(
     except RuleError as exc:
         raise _fail(str(exc)) from None
     _check_json_shape(json_shape)
-    scanner = Scanner(chosen or None, _parse_time(since), _parse_time(until), exceptions=items)
+    scanner = Scanner(
+        chosen or None,
+        _parse_time(since),
+        _parse_time(until),
+        exceptions=items,
+        explain=explain,
+        elastic_compat=elastic_compat,
+        compare_modes=compare_elastic,
+    )
     scanner.ndjson_shape = json_shape
     try:
         writer = AlertWriter(out) if out is not None else None
@@ -210,6 +255,8 @@ def scan(
     if writer is not None:
         writer.close()
     _report(summary, sink, out)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary_record(summary), indent=2) + "\n")
     if summary.errors:
         raise typer.Exit(EXIT_INPUT_FAILED)
     if fail_on_alert and summary.alerts:

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from callsweep.convert import ConvertReport, ConvertSummary
+from callsweep.rules.explain import EXPLAIN, short_form
 from callsweep.rules.model import Rule
 from callsweep.scan import InputReport, Part, ScanSummary
 from callsweep.sources.discover import InputError, InputFile
@@ -139,11 +140,15 @@ def alert_table(alerts: pl.DataFrame, total: int) -> Table:
     shown = alerts.height
     title = f"{total:,} alert(s)" + (f", first {shown} shown" if shown < total else "")
     table = Table(title=title, show_lines=False, expand=False)
+    explained = EXPLAIN in alerts.columns
     for header in ALERT_TABLE_COLUMNS.values():
         table.add_column(header, overflow="fold")
+    if explained:
+        table.add_column("why", overflow="fold")
     view = alerts.select(
         pl.col("@timestamp").dt.strftime("%Y-%m-%d %H:%M:%S%.3f"),
         *(pl.col(c) for c in list(ALERT_TABLE_COLUMNS)[1:]),
+        *([short_form(pl.col(EXPLAIN))] if explained else []),
     )
     for row in view.iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
@@ -224,6 +229,23 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
     table.add_row("alerts", f"{summary.alerts:,}")
     if summary.excluded:
         table.add_row("excluded", f"{summary.excluded:,} alert(s) dropped by exceptions")
+    if summary.compared:
+        written, elastic, both = (
+            summary.alerts_as_written,
+            summary.alerts_elastic,
+            summary.both_modes,
+        )
+        mode = "Elasticsearch's" if summary.elastic_compat else "the query as written"
+        table.add_row("alerts as written", f"{written:,}")
+        table.add_row(
+            "alerts Elasticsearch would raise",
+            f"{elastic:,} (keyword ignore_above 1024: longer values are missing)",
+        )
+        table.add_row(
+            "differ by",
+            f"{written - both:,} only as written, {elastic - both:,} only in Elasticsearch; "
+            f"alerts written out: {mode}",
+        )
     if len(rules) > 1:
         for rule in rules:
             n = summary.alerts_by_rule.get(f"{rule.name} v{rule.version}", 0)
@@ -246,6 +268,40 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
         for (source, target), n in summary.alerts_by_pair.most_common(top):
             pairs.add_row(source, target, f"{n:,}")
         console.print(pairs)
+
+
+def summary_record(summary: ScanSummary) -> dict[str, object]:
+    """The run summary as plain data, for `--summary-json`."""
+    record: dict[str, object] = {
+        "rules": [
+            {"rule_id": r.rule_id, "name": r.name, "version": r.version}
+            for r in summary.rules or [summary.rule]
+        ],
+        "files": summary.files,
+        "inputs_failed": summary.failed,
+        "rows": summary.rows,
+        "records_skipped": len(summary.skipped),
+        "event10_rows": summary.event10_rows,
+        "alerts": summary.alerts,
+        "excluded": summary.excluded,
+        "alerts_by_rule": dict(summary.alerts_by_rule),
+        "alerts_by_host": dict(summary.alerts_by_host),
+        "seconds": round(summary.seconds, 3),
+    }
+    if summary.compared:
+        written, elastic, both = (
+            summary.alerts_as_written,
+            summary.alerts_elastic,
+            summary.both_modes,
+        )
+        record["elastic_compat"] = {
+            "alerts_written_out": "elasticsearch" if summary.elastic_compat else "as written",
+            "alerts_as_written": written,
+            "alerts_elasticsearch": elastic,
+            "only_as_written": written - both,
+            "only_elasticsearch": elastic - both,
+        }
+    return record
 
 
 def print_shape_fields(console: Console, summary: ScanSummary) -> None:

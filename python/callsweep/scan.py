@@ -29,10 +29,12 @@ import pyarrow.parquet as pq
 
 from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
+from callsweep.rules import compat
 from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
 from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
 from callsweep.rules.exceptions import ExceptionItem, exclusion_for
+from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.sources import storage
@@ -51,6 +53,8 @@ FILE_COLUMN = "callsweep.scan.file"
 HIT_COLUMN = "callsweep.scan.hit.{}"
 # Whether rule i held on the row but an exception dropped the alert.
 EXCLUDED_COLUMN = "callsweep.scan.excluded.{}"
+# With several rules and `explain`, why rule i held (becomes `callsweep.explain` on its alerts).
+EXPLAIN_COLUMN = "callsweep.scan.explain.{}"
 
 
 class ScanError(RuntimeError):
@@ -72,6 +76,9 @@ class InputReport:
     alerts: int = 0
     # Alerts dropped by exceptions.
     excluded: int = 0
+    # When both modes are computed: alerts of the mode not written out, and alerts of both.
+    other_mode: int = 0
+    both_modes: int = 0
     # Fields the rule cannot do without that this input does not have.
     missing: tuple[str, ...] = ()
     error: str | None = None
@@ -122,6 +129,29 @@ class ScanSummary:
     def excluded(self) -> int:
         return sum(r.excluded for r in self.inputs)
 
+    # Whether alerts were decided as Elasticsearch would (`ignore_above`), and whether the
+    # other mode was counted beside (see `Scanner.compare_modes`).
+    elastic_compat: bool = False
+    compared: bool = False
+
+    @property
+    def alerts_as_written(self) -> int:
+        return self._mode(elastic=False)
+
+    @property
+    def alerts_elastic(self) -> int:
+        """The alerts Elasticsearch would raise (keyword `ignore_above` applied)."""
+        return self._mode(elastic=True)
+
+    @property
+    def both_modes(self) -> int:
+        return sum(r.both_modes for r in self.inputs)
+
+    def _mode(self, elastic: bool) -> int:
+        if elastic == self.elastic_compat:
+            return self.alerts
+        return sum(r.other_mode for r in self.inputs)
+
     @property
     def failed(self) -> int:
         return len(self.errors)
@@ -165,6 +195,8 @@ class PartResult:
     errors: tuple[InputError, ...] = ()
     # Alerts dropped by exceptions.
     excluded: int = 0
+    # Both modes computed: (alerts of the mode not written out, alerts of both modes).
+    modes: tuple[int, int] = (0, 0)
     # NDJSON: per shape read, (events parsed, events having each field the rule needs).
     shapes: dict[str, tuple[int, dict[str, int]]] | None = None
 
@@ -197,6 +229,9 @@ class Scanner:
         until: datetime | None = None,
         workers: int | None = None,
         exceptions: Sequence[ExceptionItem] = (),
+        explain: bool = False,
+        elastic_compat: bool = False,
+        compare_modes: bool = False,
     ) -> None:
         # polars runs one Parquet scan on about one core (decoding a large string column is
         # serial), so parts are scanned side by side, one per core.
@@ -208,6 +243,14 @@ class Scanner:
         self.since = _as_utc(since)
         self.until = _as_utc(until)
         self.exceptions = tuple(exceptions)
+        # Each alert says which clauses of its rule held (`callsweep.explain`), computed on
+        # alert rows only.
+        self.explain = explain
+        # Alerts decided as Elasticsearch would (keyword `ignore_above: 1024`, `rules.compat`),
+        # instead of on the query as written; with either, or `compare_modes`, the other mode is
+        # decided in the same pass and counted.
+        self.elastic_compat = elastic_compat
+        self.compare_modes = compare_modes or elastic_compat
         self._exclusions = [exclusion_for(r, list(self.exceptions)) for r in self.rules]
         read = [f for r in self.rules for f in r.fields]
         read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
@@ -265,16 +308,25 @@ class Scanner:
     def _alerts_of(self, hits: pl.LazyFrame, i: int) -> pl.LazyFrame:
         hit_columns = [HIT_COLUMN.format(j) for j in range(len(self.rules))]
         hit_columns += [EXCLUDED_COLUMN.format(j) for j in range(len(self.rules))]
+        if self.explain:
+            hit_columns += [EXPLAIN_COLUMN.format(j) for j in range(len(self.rules)) if j != i]
+        if self.compare_modes:
+            hit_columns += [compat.OTHER_COLUMN.format(j) for j in range(len(self.rules))]
         return (
             hits.filter(pl.col(hit_columns[i]))
             .drop(hit_columns)
+            .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
             .with_columns(*self._rule_columns[i])
         )
 
     @property
     def _tagged(self) -> bool:
         """Whether the query marks each row per rule (several rules, or exceptions to count)."""
-        return len(self.rules) > 1 or any(x is not None for x in self._exclusions)
+        return (
+            len(self.rules) > 1
+            or any(x is not None for x in self._exclusions)
+            or self.compare_modes
+        )
 
     def _tag(self, hits: pl.DataFrame) -> pl.DataFrame:
         """The collected rows of a multi-rule query as alerts: one row per (event, rule that
@@ -283,6 +335,22 @@ class Scanner:
             return hits
         lazy = hits.lazy()
         return pl.concat([self._alerts_of(lazy, i) for i in range(len(self.rules))]).collect()
+
+    def _modes(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """Of the collected rows, per row: `other`, the alerts of the mode not written out;
+        `both`, the alerts of both modes (zeros unless `compare_modes`)."""
+        if not self.compare_modes:
+            return hits.head(0).with_columns(other=pl.lit(0), both=pl.lit(0))
+        other = [pl.col(compat.OTHER_COLUMN.format(i)) for i in range(len(self.rules))]
+        hit = [pl.col(HIT_COLUMN.format(i)) for i in range(len(self.rules))]
+        return hits.with_columns(
+            other=pl.sum_horizontal(other),
+            both=pl.sum_horizontal([h & o for h, o in zip(hit, other, strict=True)]),
+        )
+
+    def _counted_modes(self, hits: pl.DataFrame) -> tuple[int, int]:
+        modes = self._modes(hits)
+        return int(modes["other"].sum()), int(modes["both"].sum())
 
     def _excluded(self, hits: pl.DataFrame) -> pl.DataFrame:
         """Of the collected rows, those on which an exception dropped some alert, with `n`
@@ -309,12 +377,14 @@ class Scanner:
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
         projection = alert_schema.alert_projection(schema, origin)
-        if not self._tagged:
+        if self.compare_modes:
+            alerts = self._both_modes(events, schema, projection, kept)
+        elif not self._tagged:
             compiled = compile_query(use_stored_prefixes(self.rule.query, schema), schema)
             alerts = (
                 events.filter(compiled.prefilter)
                 .filter(compiled.condition)
-                .select(*projection, *self._rule_columns[0], *kept)
+                .select(*projection, *self._rule_columns[0], *kept, *self._explained(schema))
             )
         else:
             queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
@@ -332,7 +402,7 @@ class Scanner:
                 events.filter(compile_shared_prefilter(queries, schema))
                 .with_columns(marks)
                 .filter(pl.any_horizontal(names))
-                .select(*projection, *names, *kept)
+                .select(*projection, *names, *kept, *self._explained(schema, tagged=True))
             )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
         if by_file:
@@ -340,6 +410,76 @@ class Scanner:
         else:
             event10 = events.select(is_event10.sum().alias("n"))
         return alerts, event10, norm.shape, schema
+
+    def _both_modes(
+        self,
+        events: pl.LazyFrame,
+        schema: dict[str, pl.DataType],
+        projection: list[pl.Expr],
+        kept: list[str],
+    ) -> pl.LazyFrame:
+        """The alert query marking, per rule, the verdict of both modes (`rules.compat`): the
+        query as written on every event, Elasticsearch's only on the rows where it may hold."""
+        plans = [
+            compat.CompatRule(r.query, x, schema)
+            for r, x in zip(self.rules, self._exclusions, strict=True)
+        ]
+        written, candidates = [], []
+        for i, (rule, plan) in enumerate(zip(self.rules, plans, strict=True)):
+            holds = compile_query(use_stored_prefixes(rule.query, schema), schema).predicate
+            holds = holds.fill_null(False)
+            exclusion = self._exclusions[i]
+            dropped = pl.lit(False) if exclusion is None else compile_node(exclusion, schema)
+            written += [holds.alias(f"w.holds.{i}"), dropped.fill_null(False).alias(f"w.drop.{i}")]
+            candidates.append(plan.candidates(holds))
+        masked = dict.fromkeys(f for plan in plans for f in plan.fields)
+        marks = []
+        for i, plan in enumerate(plans):
+            e_holds, e_dropped = plan.elastic()
+            w_holds, w_dropped = pl.col(f"w.holds.{i}"), pl.col(f"w.drop.{i}")
+            as_written, elastic = w_holds & ~w_dropped, e_holds & ~e_dropped
+            chosen, other = (elastic, as_written) if self.elastic_compat else (as_written, elastic)
+            excluded = (e_holds & e_dropped) if self.elastic_compat else (w_holds & w_dropped)
+            marks += [
+                chosen.alias(HIT_COLUMN.format(i)),
+                excluded.alias(EXCLUDED_COLUMN.format(i)),
+                other.alias(compat.OTHER_COLUMN.format(i)),
+            ]
+        names = [m.meta.output_name() for m in marks]
+        return (
+            events.filter(compat.shared_prefilter([r.query for r in self.rules], schema))
+            # A filter, as in a scan of the query alone (polars reads the other columns only
+            # for the rows it leaves); the marks are then computed on these rows only.
+            .filter(pl.any_horizontal(candidates))
+            .with_columns(written)
+            .with_columns(compat.indexed_values(f, schema) for f in masked)
+            .with_columns(marks)
+            .filter(pl.any_horizontal(names))
+            .select(*projection, *names, *kept, *self._explained(schema, tagged=True))
+        )
+
+    def _explained(self, schema: dict[str, pl.DataType], tagged: bool = False) -> list[pl.Expr]:
+        """With `explain`, why each rule held, computed where the query's filter has left only
+        the rows that may alert. `tagged`: a query marking rows per rule (`HIT_COLUMN`), where
+        each rule is explained on the rows it holds on."""
+        if not self.explain:
+            return []
+        exceptions = [
+            sum(1 for x in self.exceptions if x.rule_id in (None, r.rule_id)) for r in self.rules
+        ]
+        # With Elasticsearch's verdicts written out, explained on the values it indexes.
+        columns = [
+            compat.CompatRule(r.query, x, schema).columns if self.elastic_compat else None
+            for r, x in zip(self.rules, self._exclusions, strict=True)
+        ]
+        if not tagged:
+            return [explanation(self.rule.query, schema, exceptions[0])]
+        return [
+            pl.when(pl.col(HIT_COLUMN.format(i)))
+            .then(explanation(r.query, schema, exceptions[i], columns[i]))
+            .alias(EXPLAIN_COLUMN.format(i))
+            for i, r in enumerate(self.rules)
+        ]
 
     def _time_window(self, schema: dict[str, pl.DataType]) -> pl.Expr:
         if TIMESTAMP not in schema:
@@ -361,6 +501,7 @@ class Scanner:
             alerts, event10, _, _ = self._queries(raw, pl.lit(path))
             hits = alerts.collect(engine=ENGINE)
             found, excluded = self._tag(hits), int(self._excluded(hits)["n"].sum())
+            modes = self._counted_modes(hits)
             # A second query rather than `collect_all`, whose common-subplan elimination would
             # cache the shared scan (the part in memory); it reads one column.
             count = int(event10.collect(engine=ENGINE).item())
@@ -371,7 +512,7 @@ class Scanner:
             # code, which surfaces as a BaseException), the other parts and inputs are scanned.
             where = f"rows {part.offset}..{part.offset + part.rows}"
             raise ScanError([InputError(path, f"{type(exc).__name__}: {exc}", where)]) from exc
-        return PartResult(count, _alerts_table(found), excluded=excluded)
+        return PartResult(count, _alerts_table(found), excluded=excluded, modes=modes)
 
     def scan_files(self, paths: Sequence[str]) -> list[PartResult]:
         """Scans whole Parquet files of one schema with one query, a result per file: on the
@@ -385,6 +526,13 @@ class Scanner:
             dropped = dict(
                 self._excluded(hits).group_by(FILE_COLUMN).agg(pl.col("n").sum()).iter_rows()
             )
+            modes = {
+                path: (other, both)
+                for path, other, both in self._modes(hits)
+                .group_by(FILE_COLUMN)
+                .agg(pl.col("other").sum(), pl.col("both").sum())
+                .iter_rows()
+            }
             counts = dict(event10.collect(engine=ENGINE).iter_rows())
         except (KeyboardInterrupt, SystemExit, MemoryError):
             raise
@@ -400,6 +548,7 @@ class Scanner:
                     int(counts.get(path) or 0),
                     mine if mine.num_rows else None,
                     excluded=int(dropped.get(path) or 0),
+                    modes=modes.get(path, (0, 0)),
                 )
             )
         return results
@@ -411,13 +560,15 @@ class Scanner:
         try:
             with local_evtx(path) as local:
                 stream = open_evtx(local, name=path)
-                event10, found, excluded = 0, [], 0
+                event10, found, excluded, other, both = 0, [], 0, 0, 0
                 for frame in stream.frames():
                     alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                     event10 += int(count.collect().item())
                     hits = alerts.collect()
                     batch = self._tag(hits)
                     excluded += int(self._excluded(hits)["n"].sum())
+                    counted = self._counted_modes(hits)
+                    other, both = other + counted[0], both + counted[1]
                     if batch.height:
                         found.append(batch.to_arrow())
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -427,7 +578,12 @@ class Scanner:
             raise ScanError([InputError(path, f"{type(exc).__name__}: {message}")]) from exc
         alerts = pa.concat_tables(found) if found else None
         return PartResult(
-            event10, alerts, stream.records, tuple(stream.skipped()), excluded=excluded
+            event10,
+            alerts,
+            stream.records,
+            tuple(stream.skipped()),
+            excluded=excluded,
+            modes=(other, both),
         )
 
     def scan_ndjson(
@@ -448,28 +604,29 @@ class Scanner:
             project=tuple(f for f in self._fields if f not in ("log.file.path", "log.file.line")),
         )
         try:
-            event10, found, excluded = 0, [], 0
+            event10, found, excluded, other, both = 0, [], 0, 0, 0
 
             def scan_block(
                 job: Callable[[], pl.DataFrame | None],
-            ) -> tuple[int, pa.Table | None, int]:
+            ) -> tuple[int, pa.Table | None, int, tuple[int, int]]:
                 frame = job()
                 if frame is None:
-                    return 0, None, 0
+                    return 0, None, 0, (0, 0)
                 alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                 hits = alerts.collect()
                 # As for EVTX batches: one alert row per (event, rule), exceptions applied.
                 batch = self._tag(hits)
                 dropped = int(self._excluded(hits)["n"].sum())
                 table = batch.to_arrow() if batch.height else None
-                return int(count.collect().item()), table, dropped
+                return int(count.collect().item()), table, dropped, self._counted_modes(hits)
 
             # Blocks parsed on every core (polars' reader and the plan release the GIL), a few
             # in flight at a time so memory holds a few blocks.
             jobs = stream.frame_jobs()
-            for count, table, dropped in bounded_map(scan_block, jobs, self.ndjson_threads):
+            for count, table, dropped, modes in bounded_map(scan_block, jobs, self.ndjson_threads):
                 event10 += count
                 excluded += dropped
+                other, both = other + modes[0], both + modes[1]
                 if table is not None:
                     found.append(table)
         except (KeyboardInterrupt, SystemExit, MemoryError):
@@ -482,7 +639,13 @@ class Scanner:
             for shape, events in stream.shapes.items()
         }
         return PartResult(
-            event10, alerts, stream.lines, tuple(stream.skipped), shapes=shapes, excluded=excluded
+            event10,
+            alerts,
+            stream.lines,
+            tuple(stream.skipped),
+            shapes=shapes,
+            excluded=excluded,
+            modes=(other, both),
         )
 
     def run(
@@ -507,6 +670,8 @@ class Scanner:
             rules=list(self.rules),
             errors=list(found.errors),
             passed_over=found.passed_over,
+            elastic_compat=self.elastic_compat,
+            compared=self.compare_modes,
         )
         if on_start is not None:
             on_start(found.files)
@@ -519,6 +684,9 @@ class Scanner:
             more_rules=tuple((r.text, r.source) for r in self.rules[1:]),
             exceptions=self.exceptions,
             ndjson_shape=self.ndjson_shape,
+            explain=self.explain,
+            elastic_compat=self.elastic_compat,
+            compare_modes=self.compare_modes,
         )
         # What each task item stands for, in item order: (report, part, last part of its
         # input); inputs that cannot even be planned have no item (part None) and are
@@ -596,6 +764,8 @@ class Scanner:
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
         report.excluded += result.excluded
+        report.other_mode += result.modes[0]
+        report.both_modes += result.modes[1]
         for shape, (events, counts) in (result.shapes or {}).items():
             report.shape = shape if report.shape in ("ndjson", shape) else "ndjson (mixed)"
             summary.shape_events[shape] += events
@@ -711,18 +881,28 @@ def scan(
     since: datetime | None = None,
     until: datetime | None = None,
     exceptions: Sequence[ExceptionItem] = (),
+    explain: bool = False,
+    elastic_compat: bool = False,
 ) -> pl.DataFrame:
-    """Scans `paths` (files, directories, globs) and returns the alerts.
+    """Scans `paths` (files, directories, globs) and returns the alerts; `explain`: each alert
+    says which clauses of its rule held, in `callsweep.explain` (a list of strings);
+    `elastic_compat`: the alerts Elasticsearch would raise, where keyword fields ignore values
+    over 1,024 characters (`rules.compat`), instead of those of the query as written.
 
     Raises ScanError when any input cannot be read; use `Scanner.run` to scan what can be
     read and get the failures reported instead.
     """
     frames = []
-    scanner = Scanner(rule, since, until, exceptions=exceptions)
+    scanner = Scanner(
+        rule, since, until, exceptions=exceptions, explain=explain, elastic_compat=elastic_compat
+    )
     summary = scanner.run(_as_list(paths), on_alerts=frames.append)
     if summary.errors:
         raise ScanError(summary.errors)
-    return pl.concat(frames) if frames else alert_schema.empty_alerts()
+    if frames:
+        return pl.concat(frames)
+    empty = alert_schema.empty_alerts()
+    return empty.with_columns(pl.lit([], pl.List(pl.String)).alias(EXPLAIN)) if explain else empty
 
 
 def scan_lazy(
@@ -730,10 +910,13 @@ def scan_lazy(
     rule: Rule | Sequence[Rule] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    explain: bool = False,
+    elastic_compat: bool = False,
 ) -> pl.LazyFrame:
     """The alerts of every Parquet input as one lazy frame, for more polars work before
-    collecting. EVTX is decoded as a stream, not planned lazily: convert it, or use `scan`."""
-    scanner = Scanner(rule, since, until)
+    collecting (`explain`, `elastic_compat` as for `scan`). EVTX is decoded as a stream, not
+    planned lazily: convert it, or use `scan`."""
+    scanner = Scanner(rule, since, until, explain=explain, elastic_compat=elastic_compat)
     found = discover(_as_list(paths))
     streamed = [
         InputError(f.location, "EVTX cannot be scanned lazily; convert it or use scan()")

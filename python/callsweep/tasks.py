@@ -61,6 +61,11 @@ class ScanSettings:
     exceptions: tuple[ExceptionItem, ...] = ()
     # An NDJSON shape forced by the user; None: detected per file.
     ndjson_shape: str | None = None
+    # Alerts say which clauses held (`callsweep.explain`).
+    explain: bool = False
+    # Alerts as Elasticsearch would raise them; both modes counted (`rules.compat`).
+    elastic_compat: bool = False
+    compare_modes: bool = False
 
 
 def scan_partition(task: Task, settings: ScanSettings) -> tuple[ItemResult, ...]:
@@ -120,7 +125,14 @@ def _scanner(settings: ScanSettings) -> Scanner:
             rules = [parse_rule(text, source) for text, source in texts]
             # One thread per task: the engine runs as many tasks at once as there are cores.
             scanner = Scanner(
-                rules, settings.since, settings.until, workers=1, exceptions=settings.exceptions
+                rules,
+                settings.since,
+                settings.until,
+                workers=1,
+                exceptions=settings.exceptions,
+                explain=settings.explain,
+                elastic_compat=settings.elastic_compat,
+                compare_modes=settings.compare_modes,
             )
             scanner.ndjson_shape = settings.ndjson_shape
             _scanners[settings] = scanner
