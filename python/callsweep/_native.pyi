@@ -66,3 +66,11 @@ def select_lines(
     their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
     `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
     the line after. Reads any contiguous buffer without copying, the GIL released."""
+
+def extract_fields(
+    text: bytes, names: list[str]
+) -> tuple[ExportedArray | None, tuple[int, str] | None]:
+    """`(columns, bad)`: the fields `names` (dotted ECS paths, nested or dotted keys in the
+    documents) of every line of `text` as one Arrow struct array (a string, or list-of-strings,
+    field per name; numbers and booleans as written, objects as JSON text, null as missing),
+    or `(None, (index, message))` for the first line that is not a JSON object."""

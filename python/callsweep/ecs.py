@@ -97,36 +97,6 @@ def resolve(schema: Mapping[str, pl.DataType], field: str) -> tuple[pl.Expr, pl.
     return None
 
 
-def project_schema(
-    schema: Mapping[str, pl.DataType], fields: Iterable[str]
-) -> dict[str, pl.DataType]:
-    """The part of `schema` that `normalize` reads for the ECS `fields` of an ECS input: the
-    dotted columns and struct paths `resolve` finds, struct columns cut down to those paths.
-    A reader given it builds only what the scan reads."""
-    paths: dict[str, list[list[str]]] = {}
-    for field in fields:
-        if field in schema:
-            paths[field] = [[]]
-            continue
-        parts = field.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            head = ".".join(parts[:cut])
-            if head in schema and resolve({head: schema[head]}, field) is not None:
-                paths.setdefault(head, []).append(parts[cut:])
-                break
-    return {head: _cut_struct(schema[head], tails) for head, tails in paths.items()}
-
-
-def _cut_struct(dtype: pl.DataType, tails: list[list[str]]) -> pl.DataType:
-    if any(not tail for tail in tails) or not isinstance(dtype, pl.Struct):
-        return dtype  # a whole column (or struct) is read
-    inner = {f.name: f.dtype for f in dtype.fields}
-    keep: dict[str, list[list[str]]] = {}
-    for tail in tails:
-        keep.setdefault(tail[0], []).append(tail[1:])
-    return pl.Struct({name: _cut_struct(inner[name], rest) for name, rest in keep.items()})
-
-
 def normalize(lf: pl.LazyFrame, fields: Iterable[str]) -> Normalized:
     """Projects `lf` onto the wanted ECS `fields` that it has or from which they derive."""
     schema = dict(lf.collect_schema())
@@ -221,4 +191,8 @@ def to_utc_datetime(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     naive = text.str.replace("T", " ", literal=True).str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f", time_zone="UTC", time_unit="us", strict=False
     )
-    return pl.coalesce(zoned, naive)
+    # Text of digits only: epoch milliseconds, as Elasticsearch's default date format reads it.
+    epoch = pl.when(text.str.contains(r"^\d+$")).then(
+        pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="ms").dt.replace_time_zone("UTC")
+    )
+    return pl.coalesce(zoned, naive, epoch)

@@ -24,7 +24,7 @@ from typing import IO
 import polars as pl
 import pyarrow as pa
 
-from callsweep._native import select_lines
+from callsweep._native import extract_fields, select_lines
 from callsweep.sources.discover import InputError
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
@@ -289,11 +289,11 @@ class NdjsonStream:
         from callsweep.ecs import normalize
 
         try:
-            frame = self._read_projected(text, shape)
+            frame = self._read_fields(text, shape)
             if frame is None:
                 frame = pl.read_ndjson(io.BytesIO(text))
-            if shape == "es-hit":
-                frame = frame.select(pl.col("_source")).unnest("_source")
+                if shape == "es-hit":
+                    frame = frame.select(pl.col("_source")).unnest("_source")
             if frame.height != len(numbers):
                 return None
             if self.fields:
@@ -315,35 +315,28 @@ class NdjsonStream:
             pl.lit(name).alias("log.file.path"), pl.Series(LINE, numbers, dtype=pl.Int64)
         )
 
-    def _read_projected(self, text: bytes, shape: str) -> pl.DataFrame | None:
-        """The block read with a schema holding only the fields the scan reads (`project`),
-        which spares building every other column: the schema polars would infer (from the
-        first `infer_schema_length` lines, its default), cut down. None when nothing is to be
-        cut or the block does not fit the schema (it is then read whole)."""
-        from callsweep.ecs import detect_shape, project_schema
-
+    def _read_fields(self, text: bytes, shape: str) -> pl.DataFrame | None:
+        """Only the fields the scan reads (`project`), each line walked once natively and
+        everything else skipped unbuilt (`_native.extract_fields`), as flat dotted columns:
+        text, or lists of text (multi-valued fields), typed as EVTX conversion types them.
+        None when nothing is projected or a line is not a JSON object (the block is then read
+        by the general path, which reports the line)."""
         if not self.project:
             return None
-        head = text[: _offset_of_line(text, SAMPLE_LINES)]
-        sampled = dict(pl.read_ndjson(io.BytesIO(head), infer_schema_length=SAMPLE_LINES).schema)
-        if shape == "es-hit":
-            source = sampled.get("_source")
-            if not isinstance(source, pl.Struct):
-                return None
-            inner = {f.name: f.dtype for f in source.fields}
-            if detect_shape(inner) == "sysmon-raw":
-                return None
-            schema = {"_source": pl.Struct(project_schema(inner, self.project))}
-        else:
-            if detect_shape(sampled) == "sysmon-raw":
-                return None
-            schema = project_schema(sampled, self.project)
-        if not schema or _has_null_type(schema):
-            return None  # a field only null in the sample: its type is unknown
-        try:
-            return pl.read_ndjson(io.BytesIO(text), schema=schema)
-        except pl.exceptions.PolarsError:
+        names = list(self.project)
+        paths = [f"_source.{n}" for n in names] if shape == "es-hit" else names
+        columns, _ = extract_fields(text, paths)
+        if columns is None:
             return None
+        frame = pl.Series(columns).struct.unnest()
+        frame.columns = names
+        # Numbers as numbers (a range query on process.pid is numeric in Elasticsearch too);
+        # `@timestamp` stays text for the normalization, which reads ISO text and epoch ms.
+        return frame.with_columns(
+            pl.col(n).cast(t, strict=False)
+            for n, t in _typed_columns().items()
+            if n in frame.columns and frame.schema[n] == pl.String
+        )
 
     def _parse(
         self, name: str, numbers: list[int], lines: list[bytes], detected: dict[str, str]
@@ -380,18 +373,18 @@ class NdjsonStream:
 
 
 LINE = "log.file.line"
-SAMPLE_LINES = 100  # lines a block's schema is inferred from (polars' default)
 
 
-def _has_null_type(schema: dict[str, pl.DataType]) -> bool:
-    def null(dtype: pl.DataType) -> bool:
-        if isinstance(dtype, pl.Struct):
-            return any(null(f.dtype) for f in dtype.fields)
-        if isinstance(dtype, pl.List):
-            return null(dtype.inner)
-        return dtype == pl.Null
+@functools.cache
+def _typed_columns() -> dict[str, pl.DataType]:
+    """Columns of EVTX conversion that hold numbers, and their polars types."""
+    from callsweep.sources.json_shapes import ndjson_schema
 
-    return any(null(t) for t in schema.values())
+    typed = {}
+    for column in ndjson_schema():
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            typed[column.name] = pl.from_arrow(pa.array([], column.type)).dtype
+    return typed
 
 
 def _table(rows: list[dict], schema: pa.Schema, name: str, skipped: list[InputError]) -> pa.Table:

@@ -4,6 +4,7 @@
 
 pub mod evtx;
 pub mod glob;
+pub mod json_fields;
 pub mod kernel;
 pub mod lines;
 pub mod program;

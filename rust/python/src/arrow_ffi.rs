@@ -74,6 +74,10 @@ pub struct ExportedArray {
 }
 
 impl ExportedArray {
+    pub fn new(data: ArrayData) -> ExportedArray {
+        ExportedArray { data }
+    }
+
     /// Joins the boolean results of several chunks into one array.
     pub fn concat_booleans(chunks: Vec<BooleanArray>) -> PyResult<ExportedArray> {
         // The kernel's results carry no nulls: only the value bits need joining.
@@ -97,7 +101,7 @@ impl ExportedArray {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        // A boolean array has one representation; a request for another type is not honoured,
+        // An array has one representation here; a request for another type is not honoured,
         // which the interface allows ("the producer may ignore it").
         let _ = requested_schema;
         let (array, schema) = to_ffi(&self.data).map_err(arrow_error)?;

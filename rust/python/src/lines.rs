@@ -1,11 +1,16 @@
-//! `select_lines`: the NDJSON line prefilter of `callsweep_core::lines`, over any buffer
-//! (bytes, a memoryview of an mmap'd file) without copying it, the GIL released.
+//! NDJSON text: `select_lines`, the line prefilter of `callsweep_core::lines`, over any buffer
+//! without copying it; `extract_fields`, the wanted fields of the kept lines as Arrow
+//! (`callsweep_core::json_fields`). Both release the GIL.
 
+use arrow_array::Array;
+use callsweep_core::json_fields::{extract_fields as extract, FieldTree};
 use callsweep_core::{LineTest, Selection};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+
+use crate::arrow_ffi::ExportedArray;
 
 /// `(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
 /// `needles` (every line when there are none), each followed by `\n`; their 1-based numbers
@@ -43,4 +48,27 @@ pub fn select_lines<'py>(
         overlong,
         next_number,
     ))
+}
+
+/// `(columns, bad)`: the fields `names` (dotted ECS paths) of every line of `text` (lines each
+/// followed by `\n`, as `select_lines` gives them) as one Arrow struct array, a string or
+/// list-of-strings field per name; or `(None, (index, message))` for the first line (0-based)
+/// that is not a JSON object.
+#[pyfunction]
+#[allow(clippy::type_complexity)] // the tuple is the Python signature
+pub fn extract_fields(
+    py: Python<'_>,
+    text: PyBuffer<u8>,
+    names: Vec<String>,
+) -> PyResult<(Option<ExportedArray>, Option<(usize, String)>)> {
+    let ptr = text
+        .as_slice_ptr()
+        .ok_or_else(|| PyValueError::new_err("extract_fields needs a contiguous byte buffer"))?;
+    // SAFETY: as in `select_lines`: the buffer stays exported until this function returns.
+    let bytes: &[u8] = unsafe { ptr.as_ref() };
+    let tree = FieldTree::new(&names);
+    match py.detach(|| extract(bytes, &tree)) {
+        Ok(array) => Ok((Some(ExportedArray::new(array.into_data())), None)),
+        Err(bad) => Ok((None, Some((bad.index, bad.message)))),
+    }
 }

@@ -1,0 +1,393 @@
+//! Chosen fields of JSON documents, one per line, read into Arrow string columns without
+//! building the rest of each document.
+//!
+//! A winlogbeat document holds a hundred values, of which a scan for the rule reads about
+//! fifteen. A general reader builds every one of them; `extract_fields` walks each document
+//! once, descends only into the objects on the way to a wanted field, captures a wanted value
+//! as it is written and skips everything else without allocating (serde's `IgnoredAny`).
+//!
+//! Field names are dotted ECS paths (`winlog.event_data.CallTrace`); a document may write one
+//! nested (`{"winlog": {"event_data": {...}}}`), with dotted keys (`{"winlog.event_data.CallTrace":
+//! ...}`) or mixed, as Elasticsearch reads them all. A value is given as text: a string
+//! unescaped, a number or boolean as written; a list of strings as a list (Elasticsearch's
+//! multi-valued field), any other list or an object as its JSON text; `null` as missing. A
+//! column with a list in any row is a list column, its single values lists of one.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, StructArray};
+use arrow_schema::Field;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The wanted fields as a tree of path segments.
+#[derive(Debug, Default)]
+pub struct FieldTree {
+    names: Vec<String>,
+    root: Node,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<String, Node>,
+    column: Option<usize>,
+}
+
+impl FieldTree {
+    pub fn new(names: &[String]) -> Self {
+        let mut root = Node::default();
+        for (i, name) in names.iter().enumerate() {
+            let mut node = &mut root;
+            for part in name.split('.') {
+                node = node.children.entry(part.to_owned()).or_default();
+            }
+            node.column.get_or_insert(i);
+        }
+        FieldTree {
+            names: names.to_vec(),
+            root,
+        }
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// A line that is not a JSON object: its index in the block (0-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub index: usize,
+    pub message: String,
+}
+
+/// The wanted fields of every line of `text` (lines end with `\n`; empty lines are not
+/// expected: the caller drops blank lines), as a struct array with a field per wanted name, in
+/// order. The first line that is not a JSON object stops the block: the caller reads such a
+/// block line by line, reporting its bad lines.
+pub fn extract_fields(text: &[u8], tree: &FieldTree) -> Result<StructArray, BadLine> {
+    let width = tree.names.len();
+    let mut rows: Vec<Vec<Option<&RawValue>>> = vec![Vec::new(); width];
+    let mut found: Vec<Option<&RawValue>> = vec![None; width];
+    for (index, line) in text
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+    {
+        found.iter_mut().for_each(|slot| *slot = None);
+        read_line(line, &tree.root, &mut found).map_err(|err| BadLine {
+            index,
+            message: err.to_string(),
+        })?;
+        for (column, value) in rows.iter_mut().zip(&found) {
+            column.push(*value);
+        }
+    }
+    let mut fields = Vec::with_capacity(width);
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
+    for (name, values) in tree.names.iter().zip(&rows) {
+        let array = to_array(values);
+        fields.push(Field::new(name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    Ok(StructArray::new(fields.into(), arrays, None))
+}
+
+fn read_line<'de>(
+    line: &'de [u8],
+    root: &Node,
+    found: &mut [Option<&'de RawValue>],
+) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    de.deserialize_map(ObjectVisitor { node: root, found })?;
+    de.end()
+}
+
+/// Walks one object: keys on the way to a wanted field are followed, wanted values captured,
+/// the rest skipped.
+struct ObjectVisitor<'a, 'de> {
+    node: &'a Node,
+    found: &'a mut [Option<&'de RawValue>],
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let mut node = Some(self.node);
+            for part in key.split('.') {
+                node = node.and_then(|n| n.children.get(part));
+            }
+            match node {
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Some(node) if node.children.is_empty() => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    if let Some(column) = node.column {
+                        self.found[column] = Some(raw);
+                    }
+                }
+                Some(node) if node.column.is_none() => {
+                    // On the way to wanted fields: an object is walked, anything else skipped.
+                    map.next_value_seed(Inner {
+                        node,
+                        found: &mut *self.found,
+                    })?;
+                }
+                Some(node) => {
+                    // Wanted whole and on the way to wanted fields (`a` and `a.b`).
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.found[node.column.expect("a column")] = Some(raw);
+                    if raw.get().starts_with('{') {
+                        let mut de = serde_json::Deserializer::from_str(raw.get());
+                        de.deserialize_map(ObjectVisitor {
+                            node,
+                            found: &mut *self.found,
+                        })
+                        .map_err(de::Error::custom)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value of a key on the way to wanted fields: an object is walked, anything else skipped.
+struct Inner<'a, 'de> {
+    node: &'a Node,
+    found: &'a mut [Option<&'de RawValue>],
+}
+
+impl<'de> DeserializeSeed<'de> for Inner<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Inner<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        ObjectVisitor {
+            node: self.node,
+            found: self.found,
+        }
+        .visit_map(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A key, borrowed from the line unless it has escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// What a captured value is, read as text.
+enum Text {
+    Missing,
+    One(String),
+    Many(Vec<String>),
+}
+
+fn text_of(raw: &RawValue) -> Text {
+    let json = raw.get();
+    match json.as_bytes().first() {
+        None | Some(b'n') => Text::Missing, // null
+        Some(b'"') => Text::One(unquote(json)),
+        Some(b'[') => match serde_json::from_str::<Vec<Box<RawValue>>>(json) {
+            Ok(items) if items.iter().all(|i| i.get().starts_with('"')) => {
+                Text::Many(items.iter().map(|i| unquote(i.get())).collect())
+            }
+            // Lists of numbers, objects, mixed: as their JSON text.
+            _ => Text::One(json.to_owned()),
+        },
+        // Numbers, booleans as written; objects as their JSON text.
+        _ => Text::One(json.to_owned()),
+    }
+}
+
+fn unquote(json: &str) -> String {
+    let inner = &json[1..json.len() - 1];
+    if !inner.contains('\\') {
+        return inner.to_owned();
+    }
+    serde_json::from_str::<String>(json).unwrap_or_else(|_| inner.to_owned())
+}
+
+fn to_array(values: &[Option<&RawValue>]) -> ArrayRef {
+    let texts: Vec<Text> = values
+        .iter()
+        .map(|v| v.map_or(Text::Missing, text_of))
+        .collect();
+    if texts.iter().any(|t| matches!(t, Text::Many(_))) {
+        let mut builder = ListBuilder::new(StringBuilder::new());
+        for text in texts {
+            match text {
+                Text::Missing => builder.append(false),
+                Text::One(s) => {
+                    builder.values().append_value(s);
+                    builder.append(true);
+                }
+                Text::Many(items) => {
+                    for s in items {
+                        builder.values().append_value(s);
+                    }
+                    builder.append(true);
+                }
+            }
+        }
+        return Arc::new(builder.finish());
+    }
+    let mut builder = StringBuilder::new();
+    for text in texts {
+        match text {
+            Text::One(s) => builder.append_value(s),
+            _ => builder.append_null(),
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, ListArray, StringArray};
+
+    fn tree(names: &[&str]) -> FieldTree {
+        FieldTree::new(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn strings(array: &StructArray, i: usize) -> Vec<Option<String>> {
+        let column = array
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("a string column");
+        (0..column.len())
+            .map(|r| column.is_valid(r).then(|| column.value(r).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn nested_dotted_and_mixed_keys_give_the_same_field() {
+        let text = concat!(
+            r#"{"winlog": {"event_data": {"CallTrace": "a|b", "Other": {"x": [1, 2]}}}, "m": "x"}"#,
+            "\n",
+            r#"{"winlog.event_data.CallTrace": "c"}"#,
+            "\n",
+            r#"{"winlog": {"event_data.CallTrace": "d\u0041"}, "winlog.record_id": 7}"#,
+            "\n",
+            r#"{"other": 1}"#,
+            "\n",
+        );
+        let got = extract_fields(
+            text.as_bytes(),
+            &tree(&["winlog.event_data.CallTrace", "winlog.record_id"]),
+        )
+        .unwrap();
+        assert_eq!(
+            strings(&got, 0),
+            vec![
+                Some("a|b".into()),
+                Some("c".into()),
+                Some("dA".into()),
+                None
+            ]
+        );
+        assert_eq!(strings(&got, 1), vec![None, None, Some("7".into()), None]);
+    }
+
+    #[test]
+    fn lists_of_strings_make_a_list_column() {
+        let text = b"{\"event\": {\"category\": [\"process\", \"x\"]}}\n{\"event\": {\"category\": \"file\"}}\n{}\n";
+        let got = extract_fields(text, &tree(&["event.category"])).unwrap();
+        let column = got.column(0).as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(column.value_length(0), 2);
+        assert_eq!(column.value_length(1), 1);
+        assert!(column.is_null(2));
+    }
+
+    #[test]
+    fn escaped_keys_and_values_are_read() {
+        let text =
+            b"{\"Call\\u0054race\": \"\\u0043:\\\\x\", \"n\": null, \"b\": true, \"f\": 1.5e3}\n";
+        let got = extract_fields(text, &tree(&["CallTrace", "n", "b", "f"])).unwrap();
+        assert_eq!(strings(&got, 0), vec![Some("C:\\x".into())]);
+        assert_eq!(strings(&got, 1), vec![None]);
+        assert_eq!(strings(&got, 2), vec![Some("true".into())]);
+        assert_eq!(strings(&got, 3), vec![Some("1.5e3".into())]);
+    }
+
+    #[test]
+    fn a_line_that_is_not_an_object_is_named() {
+        let text = b"{\"a\": 1}\n[1, 2]\n";
+        let err = extract_fields(text, &tree(&["a"])).unwrap_err();
+        assert_eq!(err.index, 1);
+        let err = extract_fields(b"{\"a\": 1} x\n", &tree(&["a"])).unwrap_err();
+        assert_eq!(err.index, 0);
+        let err = extract_fields(b"{\"a\": \n", &tree(&["a"])).unwrap_err();
+        assert_eq!(err.index, 0);
+    }
+}
