@@ -40,6 +40,9 @@ Schema = Mapping[str, pl.DataType]
 
 _OPS: dict[str, Callable[[pl.Expr, object], pl.Expr]] = {
     "==": operator.eq,
+    # Reached only by `length(f) != n`: a field's `!=` is the negated term query (see
+    # `compile_node`), while a length is a script comparison, false on a missing field.
+    "!=": operator.ne,
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
