@@ -31,10 +31,11 @@ from callsweep import alerts as alert_schema
 from callsweep.ecs import TIMESTAMP, normalize
 from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
-from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
+from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.exceptions import ExceptionItem, exclusion_for
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
+from callsweep.rules.shared import compile_rules
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
@@ -325,19 +326,23 @@ class Scanner:
                 .select(*projection, *self._rule_columns[0], *kept)
             )
         else:
-            queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
+            # The rules' shared filter once, each distinct pattern matched once (`shared`).
+            rules = compile_rules(
+                [use_stored_prefixes(r.query, schema) for r in self.rules], schema
+            )
             marks = []
-            for i, (query, exclusion) in enumerate(zip(queries, self._exclusions, strict=True)):
-                holds = compile_query(query, schema).predicate.fill_null(False)
+            for i, (holds, exclusion) in enumerate(zip(rules.holds, self._exclusions, strict=True)):
                 if exclusion is None:
-                    dropped = pl.lit(False)
-                else:
-                    dropped = compile_node(exclusion, schema).fill_null(False)
+                    marks.append(holds.alias(HIT_COLUMN.format(i)))
+                    marks.append(pl.lit(False).alias(EXCLUDED_COLUMN.format(i)))
+                    continue
+                dropped = compile_node(exclusion, schema).fill_null(False)
                 marks.append((holds & ~dropped).alias(HIT_COLUMN.format(i)))
                 marks.append((holds & dropped).alias(EXCLUDED_COLUMN.format(i)))
             names = [m.meta.output_name() for m in marks]
             alerts = (
-                events.filter(compile_shared_prefilter(queries, schema))
+                events.filter(rules.prefilter)
+                .with_columns(rules.matches)
                 .with_columns(marks)
                 .filter(pl.any_horizontal(names))
                 .select(*projection, *names, *kept)
