@@ -129,23 +129,22 @@ class ScanSummary:
 
     def count(self, alerts: pl.DataFrame) -> None:
         """Adds a batch of alerts to the per-host and per source -> target tallies."""
-        # Counted by polars, not row by row in Python: ten noisy rules write tens of thousands
-        # of alerts per part (measured: 78 ms for 32k alerts, a third of the scan).
-        keys = alerts.select(
-            host=pl.col("host.name").fill_null("(no host)"),
-            source=pl.col("process.executable").fill_null("(none)"),
-            target=pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
-            rule=pl.format("{} v{}", "kibana.alert.rule.name", "kibana.alert.rule.version"),
-        )
-        tallies = (
-            (self.alerts_by_host, ["host"]),
-            (self.alerts_by_pair, ["source", "target"]),
-            (self.alerts_by_rule, ["rule"]),
-        )
-        for counter, by in tallies:
-            # First-seen order, so that ties in `most_common` stay in alert order.
-            for *key, n in keys.group_by(by, maintain_order=True).len().iter_rows():
-                counter[key[0] if len(key) == 1 else tuple(key)] += n
+        # Counted by polars, not row by row in Python: ten noisy rules write hundreds of
+        # thousands of alerts (measured: 78 ms for 32k alerts row by row). One group_by over
+        # every key, then the few distinct combinations in Python; first-seen order, so that
+        # ties in `most_common` stay in alert order.
+        combinations = alerts.group_by(
+            pl.col("host.name").fill_null("(no host)"),
+            pl.col("process.executable").fill_null("(none)"),
+            pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
+            "kibana.alert.rule.name",
+            "kibana.alert.rule.version",
+            maintain_order=True,
+        ).len()
+        for host, source, target, name, version, n in combinations.iter_rows():
+            self.alerts_by_host[host] += n
+            self.alerts_by_pair[(source, target)] += n
+            self.alerts_by_rule[f"{name} v{version}"] += n
 
 
 @dataclass(frozen=True)
