@@ -12,12 +12,15 @@ Here:
 * Every case-insensitive wildcard test (`:`, `like~`, and `in~` / the `~` functions, which
   `compile.folded` turns into wildcards) is split over the distinct patterns of its field: the
   patterns of a field are grouped by the set of tests they appear in, so that each distinct
-  pattern lies in exactly one group. Each group is compiled once into one native matcher and
-  evaluated once per row (once per distinct value of a dictionary column) into a boolean column;
-  a test is then the `or` of the columns of its groups. 311 and 316 together evaluate the five
-  ntdll patterns once, the two sysfer patterns once.
-* The rest of each rule is plain polars expressions over those columns and the other leaves;
-  polars' common-subexpression elimination computes a leaf that several rules share once.
+  pattern lies in exactly one group, and a test is the `or` of its groups. Each group is
+  compiled into one native matcher. A group several tests use is matched once per row (once
+  per distinct value of a dictionary column) into a boolean column, before the rules run; a
+  group only one test uses stays in that test, inside its rule's native program, where it is
+  matched only on the rows the earlier conjuncts left. 311 and 316 together match the five
+  ntdll patterns once, and 316's two sysfer patterns only where the ntdll ones did not match.
+* Each rule is then one native program with short-circuits (`compile.compile_program`) over
+  those columns, its own wildcards and its other leaves (polars expressions; those several
+  rules share are equal expressions, which polars computes once).
 
 A single rule is compiled as `compile.compile_query` does it (one native program with
 short-circuits), which is cheaper when nothing is shared.
