@@ -41,12 +41,15 @@ event = st.fixed_dictionaries(
 )
 
 
-def _glob(p: str, v: str) -> bool:
+def glob_matches(p: str, v: str, fold: bool = True) -> bool:
+    """Whole-value wildcard: `*` any run, `?` one character; `fold`: ASCII letters only (`re`
+    with ASCII and IGNORECASE folds nothing else: not K, not é)."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p)
-    return re.fullmatch(regex, v, re.ASCII | re.IGNORECASE | re.DOTALL) is not None
+    flags = re.DOTALL | (re.ASCII | re.IGNORECASE if fold else 0)
+    return re.fullmatch(regex, v, flags) is not None
 
 
-def _values(event: dict, field: str) -> list[str]:
+def values_of(event: dict, field: str) -> list:
     """The present values of a field: none when missing, several for a list."""
     v = event.get(field)
     if v is None:
@@ -65,12 +68,12 @@ def reference(node: Node, event: dict) -> bool:
         case BoolLiteral(value=v):
             return v
         case Wildcard(field=f, patterns=ps):
-            return any(_glob(p, v) for v in _values(event, f) for p in ps)
+            return any(glob_matches(p, v) for v in values_of(event, f) for p in ps)
         case Compare(field=f, value=x):
-            return any(v == x for v in _values(event, f))
+            return any(v == x for v in values_of(event, f))
         case Length(field=f, op=op, value=n):
             cmp = {">": int.__gt__, ">=": int.__ge__, "<": int.__lt__, "==": int.__eq__}[op]
-            return any(cmp(len(v), n) for v in _values(event, f))
+            return any(cmp(len(v), n) for v in values_of(event, f))
     raise AssertionError(node)
 
 

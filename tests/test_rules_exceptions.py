@@ -49,39 +49,40 @@ def kept(sample: Path, items, rule=None) -> set[str]:
 ALL = {c.id for c in CASES}
 
 
-@pytest.mark.parametrize(
-    ("entries", "dropped"),
-    [
-        # `is`: exact and case-sensitive; a missing host is no match
-        ('{ field = "host.name", operator = "is", value = "BUILD01" }', {"a-notepad", "a-lsass"}),
-        # AND within an item
-        (
-            '{ field = "host.name", operator = "is", value = "BUILD01" }, '
-            '{ field = "winlog.event_data.TargetImage", operator = "matches", '
-            r'value = "C:\\\\Windows\\\\system32\\\\l*.exe" }',
-            {"a-lsass"},
-        ),
-        # `is one of`
-        (
-            '{ field = "host.name", operator = "is one of", values = ["build01", "Y"] }',
-            {"b-notepad", "unknown"},
-        ),
-        # `matches`: case-sensitive wildcard; `?` one character
-        (
-            '{ field = "winlog.event_data.CallTrace", operator = "matches", '
-            'value = "*sysfer.dll*" }',
-            {"sysfer"},
-        ),
-        (
-            '{ field = "host.name", operator = "matches", value = "?" }',
-            {"sysfer", "SYSFER", "unknown"},
-        ),
-        # a field no event has: nothing dropped
-        ('{ field = "user.name", operator = "is", value = "x" }', set()),
-        # multi-valued: any value
-        ('{ field = "event.category", operator = "is", value = "process" }', ALL),
-    ],
-)
+# (entries of one item, the cases' ids it drops); test_rules_exceptions_yaml writes the same
+# items in YAML.
+ENTRY_CASES = [
+    # `is`: exact and case-sensitive; a missing host is no match
+    ('{ field = "host.name", operator = "is", value = "BUILD01" }', {"a-notepad", "a-lsass"}),
+    # AND within an item
+    (
+        '{ field = "host.name", operator = "is", value = "BUILD01" }, '
+        '{ field = "winlog.event_data.TargetImage", operator = "matches", '
+        r'value = "C:\\\\Windows\\\\system32\\\\l*.exe" }',
+        {"a-lsass"},
+    ),
+    # `is one of`
+    (
+        '{ field = "host.name", operator = "is one of", values = ["build01", "Y"] }',
+        {"b-notepad", "unknown"},
+    ),
+    # `matches`: case-sensitive wildcard; `?` one character
+    (
+        '{ field = "winlog.event_data.CallTrace", operator = "matches", value = "*sysfer.dll*" }',
+        {"sysfer"},
+    ),
+    (
+        '{ field = "host.name", operator = "matches", value = "?" }',
+        {"sysfer", "SYSFER", "unknown"},
+    ),
+    # a field no event has: nothing dropped
+    ('{ field = "user.name", operator = "is", value = "x" }', set()),
+    # multi-valued: any value
+    ('{ field = "event.category", operator = "is", value = "process" }', ALL),
+]
+
+
+@pytest.mark.parametrize(("entries", "dropped"), ENTRY_CASES)
 def test_entry_semantics(sample: Path, tmp_path: Path, entries: str, dropped: set[str]) -> None:
     items = exceptions(tmp_path, f"[[exception]]\nentries = [{entries}]\n")
     assert kept(sample, items) == ALL - dropped

@@ -89,6 +89,11 @@ CASES: list[tuple[str, str, bool]] = [
     ('startsWith(s, "")', "missing", NO),
     ('not startsWith(s, "x")', "missing", ALERT),
     ('stringContains(l, "amm")', "lower", ALERT),
+    # length(): characters; a missing field's length is null, so no comparison holds
+    ("length(s) != 5", "star", NO),
+    ("length(s) != 4", "star", ALERT),
+    ("length(s) != 4", "missing", NO),
+    ("length(s) == 6", "kelvin", ALERT),  # U+212A is one character (three UTF-8 bytes)
     # ?field: optional field, read as the field
     ('?s : "a*"', "star", ALERT),
     ('?s : "a*"', "missing", NO),

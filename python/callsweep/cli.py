@@ -155,7 +155,8 @@ def scan(
         list[Path] | None,
         typer.Option(
             "--exceptions",
-            help="A TOML file of rule exceptions (Elastic's is / is one of / matches entries).",
+            help="A file of rule exceptions, TOML or YAML (.yaml / .yml): Elastic's is / is "
+            "one of / matches entries. Repeatable.",
         ),
     ] = None,
     since: Annotated[

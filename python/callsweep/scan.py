@@ -32,11 +32,12 @@ from callsweep.ecs import TIMESTAMP, normalize
 from callsweep.rules import compat
 from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Compare, EventQuery, InSet
-from callsweep.rules.compile import compile_node, compile_query, compile_shared_prefilter
+from callsweep.rules.compile import compile_node, compile_query
 from callsweep.rules.exceptions import ExceptionItem, exclusion_for
 from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
+from callsweep.rules.shared import compile_rules
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
@@ -158,15 +159,22 @@ class ScanSummary:
 
     def count(self, alerts: pl.DataFrame) -> None:
         """Adds a batch of alerts to the per-host and per source -> target tallies."""
-        for host, source, target, rule in alerts.select(
+        # Counted by polars, not row by row in Python: ten noisy rules write hundreds of
+        # thousands of alerts (measured: 78 ms for 32k alerts row by row). One group_by over
+        # every key, then the few distinct combinations in Python; first-seen order, so that
+        # ties in `most_common` stay in alert order.
+        combinations = alerts.group_by(
             pl.col("host.name").fill_null("(no host)"),
             pl.col("process.executable").fill_null("(none)"),
             pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
-            pl.format("{} v{}", "kibana.alert.rule.name", "kibana.alert.rule.version"),
-        ).iter_rows():
-            self.alerts_by_host[host] += 1
-            self.alerts_by_pair[(source, target)] += 1
-            self.alerts_by_rule[rule] += 1
+            "kibana.alert.rule.name",
+            "kibana.alert.rule.version",
+            maintain_order=True,
+        ).len()
+        for host, source, target, name, version, n in combinations.iter_rows():
+            self.alerts_by_host[host] += n
+            self.alerts_by_pair[(source, target)] += n
+            self.alerts_by_rule[f"{name} v{version}"] += n
 
 
 @dataclass(frozen=True)
@@ -387,19 +395,23 @@ class Scanner:
                 .select(*projection, *self._rule_columns[0], *kept, *self._explained(schema))
             )
         else:
-            queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
+            # The rules' shared filter once, each distinct pattern matched once (`shared`).
+            rules = compile_rules(
+                [use_stored_prefixes(r.query, schema) for r in self.rules], schema
+            )
             marks = []
-            for i, (query, exclusion) in enumerate(zip(queries, self._exclusions, strict=True)):
-                holds = compile_query(query, schema).predicate.fill_null(False)
+            for i, (holds, exclusion) in enumerate(zip(rules.holds, self._exclusions, strict=True)):
                 if exclusion is None:
-                    dropped = pl.lit(False)
-                else:
-                    dropped = compile_node(exclusion, schema).fill_null(False)
+                    marks.append(holds.alias(HIT_COLUMN.format(i)))
+                    marks.append(pl.lit(False).alias(EXCLUDED_COLUMN.format(i)))
+                    continue
+                dropped = compile_node(exclusion, schema).fill_null(False)
                 marks.append((holds & ~dropped).alias(HIT_COLUMN.format(i)))
                 marks.append((holds & dropped).alias(EXCLUDED_COLUMN.format(i)))
             names = [m.meta.output_name() for m in marks]
             alerts = (
-                events.filter(compile_shared_prefilter(queries, schema))
+                events.filter(rules.prefilter)
+                .with_columns(rules.matches)
                 .with_columns(marks)
                 .filter(pl.any_horizontal(names))
                 .select(*projection, *names, *kept, *self._explained(schema, tagged=True))

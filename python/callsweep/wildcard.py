@@ -9,7 +9,9 @@ works, and answers with a boolean array without nulls: a missing value never mat
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import polars as pl
@@ -28,9 +30,26 @@ if not _native.is_release_build():  # pragma: no cover - depends on how the pack
 _NATIVE_TYPES = (pl.String, pl.Categorical, pl.Enum)
 
 
+@dataclass
+class MatcherCounts:
+    """How many times each pattern was compiled into a native matcher (or program) and matched
+    against a batch: what tests read to check that rules in one pass share their patterns."""
+
+    compiled: Counter[str] = field(default_factory=Counter)
+    evaluated: Counter[str] = field(default_factory=Counter)
+
+    def clear(self) -> None:
+        self.compiled.clear()
+        self.evaluated.clear()
+
+
+COUNTS = MatcherCounts()
+
+
 @lru_cache(maxsize=256)
 def matcher(patterns: tuple[str, ...]) -> _native.WildcardMatcher:
     """The compiled matcher for `patterns`, built once per distinct set."""
+    COUNTS.compiled.update(patterns)
     return _native.WildcardMatcher(list(patterns))
 
 
@@ -57,7 +76,9 @@ def kernel_input(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 def match_series(series: pl.Series, patterns: str | Iterable[str]) -> pl.Series:
     """Matches every value of `series`; returns a Boolean series of the same length, no nulls."""
-    compiled = matcher(_normalize_patterns(patterns))
+    patterns = _normalize_patterns(patterns)
+    compiled = matcher(patterns)
+    COUNTS.evaluated.update(patterns)
     dtype = series.dtype
     if dtype == pl.Null:
         # Nothing to match: no value is present. (polars exports the Null type with a buffer

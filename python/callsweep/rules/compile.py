@@ -34,17 +34,28 @@ from callsweep.rules.ast import (
     Value,
     Wildcard,
 )
-from callsweep.wildcard import kernel_input, wildcard
+from callsweep.wildcard import COUNTS, kernel_input, wildcard
 
 Schema = Mapping[str, pl.DataType]
 
 _OPS: dict[str, Callable[[pl.Expr, object], pl.Expr]] = {
     "==": operator.eq,
+    # Reached only by `length(f) != n`: a field's `!=` is the negated term query (see
+    # `compile_node`), while a length is a script comparison, false on a missing field.
+    "!=": operator.ne,
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
 }
+
+
+@dataclass(frozen=True)
+class BooleanColumn:
+    """A leaf computed before the condition runs: the boolean column `name`, never null (a
+    test several rules share, evaluated once; see `rules.shared`)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,17 @@ def folded(node: Node) -> Node:
 def compile_query(query: EventQuery, schema: Schema) -> CompiledQuery:
     # A column of the Null type holds no value on any row: the field is missing throughout.
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
-    conjuncts = _conjuncts(query)
+    conjuncts = query_conjuncts(query)
     cheap = [c for c in conjuncts if _is_cheap(c)]
     rest = [c for c in conjuncts if not _is_cheap(c)]
     return CompiledQuery(
-        prefilter=_all([_filter_conjunct(c, schema) for c in cheap]),
+        prefilter=all_of([_filter_conjunct(c, schema) for c in cheap]),
         condition=compile_program(rest, schema),
     )
 
 
-def _conjuncts(query: EventQuery) -> list[Node]:
+def query_conjuncts(query: EventQuery) -> list[Node]:
+    """The query's top-level conjuncts, its category test first (none for `any`)."""
     conjuncts: list[Node] = []
     if query.category != "any":
         conjuncts.append(InSet(CATEGORY_FIELD, (query.category,)))
@@ -101,9 +113,13 @@ def compile_shared_prefilter(queries: list[EventQuery], schema: Schema) -> pl.Ex
     `event.code == "10"` and the host test), as one filter: several rules in one pass read and
     filter the events once, and polars pushes it into the reader as for a single rule."""
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
-    first, *others = [_conjuncts(q) for q in queries]
-    shared = [c for c in first if _is_cheap(c) and all(c in other for other in others)]
-    return _all([_filter_conjunct(c, schema) for c in shared])
+    return all_of([_filter_conjunct(c, schema) for c in shared_conjuncts(queries)])
+
+
+def shared_conjuncts(queries: list[EventQuery]) -> list[Node]:
+    """The cheap top-level conjuncts (category included) that every one of `queries` has."""
+    first, *others = [query_conjuncts(q) for q in queries]
+    return [c for c in first if _is_cheap(c) and all(c in other for other in others)]
 
 
 def _filter_conjunct(node: Node, schema: Schema) -> pl.Expr:
@@ -131,10 +147,12 @@ def compile_program(conjuncts: list[Node], schema: Schema) -> pl.Expr:
     builder = _ProgramBuilder(schema)
     spec = ("and", [builder.build(c) for c in conjuncts])
     if not builder.columns:
-        return _all([compile_node(c, schema) for c in conjuncts])
+        return all_of([compile_node(c, schema) for c in conjuncts])
     condition = _native.Condition(spec)
+    COUNTS.compiled.update(builder.patterns)
 
     def evaluate(columns: list[pl.Series]) -> pl.Series:
+        COUNTS.evaluated.update(builder.patterns)
         # One chunk per column, so that rows line up across columns in the kernel; a column
         # that folded to a constant arrives as one value and is repeated (also to no rows,
         # when a filter before left none).
@@ -153,6 +171,8 @@ class _ProgramBuilder:
         self.schema = schema
         self.columns: list[pl.Expr] = []
         self._wildcard_columns: dict[str, int] = {}
+        # Every pattern the program's wildcards hold (see `wildcard.COUNTS`).
+        self.patterns: list[str] = []
 
     def build(self, node: Node) -> tuple:
         match folded(node):
@@ -164,11 +184,14 @@ class _ProgramBuilder:
                 return ("not", self.build(inner))
             case BoolLiteral(value=v):
                 return ("const", v)
+            case BooleanColumn(name=name):
+                return ("column", self._add(pl.col(name)))
             case Wildcard(field=f, patterns=patterns, case_sensitive=False):
                 if f not in self.schema:
                     return ("const", False)
                 if f not in self._wildcard_columns:
                     self._wildcard_columns[f] = self._add(kernel_input(pl.col(f), self.schema[f]))
+                self.patterns.extend(patterns)
                 return ("wildcard", self._wildcard_columns[f], list(patterns))
             case _:
                 return ("column", self._add(compile_node(node, self.schema)))
@@ -190,13 +213,16 @@ def _is_cheap(node: Node) -> bool:
             return False
 
 
-def _all(exprs: list[pl.Expr]) -> pl.Expr:
+def all_of(exprs: list[pl.Expr]) -> pl.Expr:
+    """`e1 and e2 and ...`; true for none."""
     if not exprs:
         return pl.lit(True)
     return exprs[0] if len(exprs) == 1 else pl.all_horizontal(exprs)
 
 
-def compile_node(node: Node, schema: Schema) -> pl.Expr:
+def compile_node(node: Node | BooleanColumn, schema: Schema) -> pl.Expr:
+    if isinstance(node, BooleanColumn):
+        return pl.col(node.name)
     match folded(node):
         case And(operands=ops):
             return pl.all_horizontal([compile_node(op, schema) for op in ops])

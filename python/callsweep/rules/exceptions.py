@@ -1,7 +1,7 @@
 r"""Rule exceptions as Elastic's detection engine applies them: an alert is dropped when every
 entry of some exception item holds on its event.
 
-An exceptions file (TOML) holds items:
+An exceptions file (TOML, or YAML when named `.yaml` / `.yml`) holds items:
 
     [[exception]]
     name = "Symantec on the build servers"
@@ -11,6 +11,15 @@ An exceptions file (TOML) holds items:
       { field = "winlog.event_data.TargetImage", operator = "is one of", values = ["a", "b"] },
       { field = "winlog.event_data.CallTrace", operator = "matches", value = "*sysfer.dll*" },
     ]
+
+The same items in YAML:
+
+    exception:
+      - name: Symantec on the build servers
+        rule_id: 2dd480be-1263-4d9c-8672-172928f6789a
+        entries:
+          - {field: host.name, operator: is, value: BUILD01}
+          - {field: winlog.event_data.CallTrace, operator: matches, value: "*sysfer.dll*"}
 
 Entries are ANDed within an item, items ORed, as Kibana builds the exception filter. `is` is a
 term query (exact, case-sensitive), `is one of` a terms query, `matches` a wildcard query
@@ -27,8 +36,10 @@ from pathlib import Path
 
 from callsweep.rules.ast import And, Compare, InSet, Node, Or, Wildcard
 from callsweep.rules.model import Rule, RuleError
+from callsweep.rules.yaml_text import YamlTextError, load_text_yaml
 
 OPERATORS = ("is", "is one of", "matches")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -40,21 +51,46 @@ class ExceptionItem:
 
 
 def load_exceptions(path: str | Path) -> list[ExceptionItem]:
-    """The exception items of a TOML file; RuleError naming the file and the item otherwise."""
+    """The exception items of a TOML or YAML file (by its suffix); RuleError naming the file,
+    the item and the entry (and, in YAML, their line) otherwise."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RuleError(f"{path}: cannot read the exceptions file: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{path}: not valid TOML: {exc}") from exc
-    items = doc.get("exception")
+    is_yaml = path.suffix.lower() in YAML_SUFFIXES
+    doc = _yaml_document(text, path) if is_yaml else _toml(text, path)
+    items = doc.get("exception") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
-        raise RuleError(f"{path}: no [[exception]] item")
+        expected = "'exception:' list of items" if is_yaml else "[[exception]] item"
+        raise RuleError(f"{path}: no {expected}")
     return [_item(item, f"{path}: exception {i + 1}") for i, item in enumerate(items)]
 
 
-def _item(item: dict, where: str) -> ExceptionItem:
+def _toml(text: str, path: Path) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _yaml_document(text: str, path: Path) -> object:
+    try:
+        return load_text_yaml(text)
+    except YamlTextError as exc:
+        raise RuleError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _located(where: str, node: object) -> str:
+    """`where`, with the line the YAML mapping `node` starts on (TOML tables have none)."""
+    line = getattr(node, "line", 0)
+    return f"{where} (line {line})" if line else where
+
+
+def _item(item: object, where: str) -> ExceptionItem:
+    where = _located(where, item)
+    if not isinstance(item, dict):
+        raise RuleError(f"{where}: an item is a table of name, rule_id and entries")
     entries = item.get("entries")
     if not isinstance(entries, list) or not entries:
         raise RuleError(f"{where}: no entries")
@@ -64,7 +100,10 @@ def _item(item: dict, where: str) -> ExceptionItem:
     return ExceptionItem(name, str(rule_id) if rule_id else None, And(nodes))
 
 
-def _entry(entry: dict, where: str) -> Node:
+def _entry(entry: object, where: str) -> Node:
+    where = _located(where, entry)
+    if not isinstance(entry, dict):
+        raise RuleError(f"{where}: an entry is a table of field, operator and value(s)")
     field, operator = entry.get("field"), entry.get("operator")
     if not isinstance(field, str) or not field:
         raise RuleError(f"{where}: no field")
