@@ -45,7 +45,7 @@ from callsweep.rules.ast import (
     StringTest,
     Wildcard,
 )
-from callsweep.rules.compile import _conjuncts as top_level_conjuncts
+from callsweep.rules.compile import query_conjuncts as top_level_conjuncts
 from callsweep.rules.compile import compile_node, compile_query
 
 Schema = Mapping[str, pl.DataType]
