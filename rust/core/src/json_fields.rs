@@ -14,7 +14,6 @@
 //! column with a list in any row is a list column, its single values lists of one.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -32,8 +31,33 @@ pub struct FieldTree {
 }
 
 #[derive(Debug, Default)]
+struct Children(Vec<(String, Node)>);
+
+impl Children {
+    fn get(&self, key: &str) -> Option<&Node> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+    }
+
+    fn entry(&mut self, key: &str) -> &mut Node {
+        let at = match self.0.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                self.0.push((key.to_owned(), Node::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
 struct Node {
-    children: HashMap<String, Node>,
+    // Few children per node: a short list searched in order beats hashing every key.
+    children: Children,
     column: Option<usize>,
 }
 
@@ -43,7 +67,7 @@ impl FieldTree {
         for (i, name) in names.iter().enumerate() {
             let mut node = &mut root;
             for part in name.split('.') {
-                node = node.children.entry(part.to_owned()).or_default();
+                node = node.children.entry(part);
             }
             node.column.get_or_insert(i);
         }
@@ -245,35 +269,87 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 /// What a captured value is, read as text.
-enum Text {
+enum Text<'a> {
     Missing,
-    One(String),
+    One(Cow<'a, str>),
     Many(Vec<String>),
 }
 
-fn text_of(raw: &RawValue) -> Text {
+fn text_of(raw: &RawValue) -> Text<'_> {
     let json = raw.get();
     match json.as_bytes().first() {
         None | Some(b'n') => Text::Missing, // null
         Some(b'"') => Text::One(unquote(json)),
         Some(b'[') => match serde_json::from_str::<Vec<Box<RawValue>>>(json) {
-            Ok(items) if items.iter().all(|i| i.get().starts_with('"')) => {
-                Text::Many(items.iter().map(|i| unquote(i.get())).collect())
-            }
+            Ok(items) if items.iter().all(|i| i.get().starts_with('"')) => Text::Many(
+                items
+                    .iter()
+                    .map(|i| unquote(i.get()).into_owned())
+                    .collect(),
+            ),
             // Lists of numbers, objects, mixed: as their JSON text.
-            _ => Text::One(json.to_owned()),
+            _ => Text::One(Cow::Borrowed(json)),
         },
         // Numbers, booleans as written; objects as their JSON text.
-        _ => Text::One(json.to_owned()),
+        _ => Text::One(Cow::Borrowed(json)),
     }
 }
 
-fn unquote(json: &str) -> String {
+/// The text of a JSON string (`json` with its quotes, already checked by the parser).
+fn unquote(json: &str) -> Cow<'_, str> {
     let inner = &json[1..json.len() - 1];
     if !inner.contains('\\') {
-        return inner.to_owned();
+        return Cow::Borrowed(inner);
     }
-    serde_json::from_str::<String>(json).unwrap_or_else(|_| inner.to_owned())
+    Cow::Owned(unescape(inner).unwrap_or_else(|| {
+        // A lone surrogate escape, which has no text: as serde_json would read it, or raw.
+        serde_json::from_str::<String>(json).unwrap_or_else(|_| inner.to_owned())
+    }))
+}
+
+/// JSON escapes resolved; None for a `\u` escape that is not a whole code point.
+fn unescape(inner: &str) -> Option<String> {
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let bytes = rest.as_bytes();
+        let (ch, used) = match bytes.get(at + 1)? {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => {
+                let hex = |from: usize| {
+                    rest.get(from..from + 4)
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                };
+                let first = hex(at + 2)?;
+                if (0xD800..0xDC00).contains(&first) {
+                    if rest.get(at + 6..at + 8) != Some("\\u") {
+                        return None;
+                    }
+                    let second = hex(at + 8)?;
+                    if !(0xDC00..0xE000).contains(&second) {
+                        return None;
+                    }
+                    let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                    (char::from_u32(code)?, 12)
+                } else {
+                    (char::from_u32(first)?, 6)
+                }
+            }
+            _ => return None,
+        };
+        out.push(ch);
+        rest = &rest[at + used..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 fn to_array(values: &[Option<&RawValue>]) -> ArrayRef {
@@ -389,5 +465,22 @@ mod tests {
         assert_eq!(err.index, 0);
         let err = extract_fields(b"{\"a\": \n", &tree(&["a"])).unwrap_err();
         assert_eq!(err.index, 0);
+    }
+}
+
+#[cfg(test)]
+mod unescape_tests {
+    proptest::proptest! {
+        #[test]
+        fn unescape_reads_what_serde_json_reads(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "a", "é", "\\\\", "\\\"", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u0041",
+                "\\u00e9", "\\uD83D\\uDE00", "\\ud83d", "\\ude00", "\\u20AC", "x\\u0000",
+            ]), 0..8)) {
+            let json = format!("\"{}\"", parts.concat());
+            if let Ok(want) = serde_json::from_str::<String>(&json) {
+                proptest::prop_assert_eq!(super::unquote(&json), want);
+            }
+        }
     }
 }
