@@ -99,7 +99,7 @@ def test_reading_only_the_scanned_fields_gives_what_reading_every_field_gives(
     path = _write(tmp_path / "e.ndjson", [SHAPES[shape](e) for e in _events()], "plain")
     projected = _alerts(path)
     assert projected  # the Dumpert positive
-    monkeypatch.setattr(ndjson.NdjsonStream, "_read_fields", lambda self, text, shape: None)
+    monkeypatch.setattr(ndjson.NdjsonStream, "_read_fields", lambda self, *args: None)
     assert projected == _alerts(path)
 
 

@@ -42,7 +42,7 @@ from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 from callsweep.sources.json_shapes import empty_ndjson_frame
-from callsweep.sources.ndjson import ALERT_NEEDLES, NdjsonStream
+from callsweep.sources.ndjson import ALERT_NEEDLES, LineBlock, NdjsonStream
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -326,6 +326,16 @@ class Scanner:
             .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
             .with_columns(*self._rule_columns[i])
         )
+
+    @property
+    def _deciding_fields(self) -> tuple[str, ...]:
+        """The fields whose values decide which events alert (rules, exceptions, the time
+        window, the event-10 count); the rest of `_fields` only fill alerts in."""
+        read = [f for r in self.rules for f in r.fields]
+        read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
+        if self.since is not None or self.until is not None:
+            read.append(TIMESTAMP)
+        return tuple(dict.fromkeys([*read, "event.code"]))
 
     @property
     def _tagged(self) -> bool:
@@ -612,20 +622,33 @@ class Scanner:
             shape=shape or self.ndjson_shape,
             needles=ALERT_NEEDLES if may_skip else None,
             fields=tuple(dict.fromkeys(f for r in self.rules for f in r.fields)),
-            # What the scan's query reads; the file's own provenance is added by the reader.
-            project=tuple(f for f in self._fields if f not in ("log.file.path", "log.file.line")),
+            # What decides the rules is read from every line; an alert's other fields only
+            # from the lines that alert. The file's own provenance is added by the reader.
+            project=self._deciding_fields,
+            later=tuple(
+                f
+                for f in self._fields
+                if f not in self._deciding_fields and f not in ("log.file.path", "log.file.line")
+            ),
         )
         try:
             event10, found, excluded, other, both = 0, [], 0, 0, 0
 
             def scan_block(
-                job: Callable[[], pl.DataFrame | None],
+                item: tuple[LineBlock, Callable[[], pl.DataFrame | None]],
             ) -> tuple[int, pa.Table | None, int, tuple[int, int]]:
+                block, job = item
                 frame = job()
                 if frame is None:
                     return 0, None, 0, (0, 0)
                 alerts, count, _, _ = self._queries(frame.lazy(), pl.lit(path))
                 hits = alerts.collect()
+                if hits.height:
+                    # The alerting lines read again with every field an alert shows, and
+                    # the same query run on them: the same verdicts, the whole alerts.
+                    whole = stream.complete(block, hits["log.file.line"].unique().to_list())
+                    if whole is not None:
+                        hits = self._queries(whole.lazy(), pl.lit(path))[0].collect()
                 # As for EVTX batches: one alert row per (event, rule), exceptions applied.
                 batch = self._tag(hits)
                 dropped = int(self._excluded(hits)["n"].sum())

@@ -45,8 +45,8 @@ from callsweep.rules.ast import (
     StringTest,
     Wildcard,
 )
-from callsweep.rules.compile import query_conjuncts as top_level_conjuncts
 from callsweep.rules.compile import compile_node, compile_query
+from callsweep.rules.compile import query_conjuncts as top_level_conjuncts
 
 Schema = Mapping[str, pl.DataType]
 

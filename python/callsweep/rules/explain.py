@@ -43,8 +43,8 @@ from callsweep.rules.ast import (
     Wildcard,
 )
 from callsweep.rules.compat import IGNORE_ABOVE, over_long, renamed
-from callsweep.rules.compile import query_conjuncts as top_level_conjuncts
 from callsweep.rules.compile import compile_node
+from callsweep.rules.compile import query_conjuncts as top_level_conjuncts
 
 Schema = Mapping[str, pl.DataType]
 

@@ -17,7 +17,7 @@ import json
 import threading
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -52,6 +52,8 @@ class LineBlock:
     numbers: list[int]
     text: bytes
     seen: int
+    # Set once read with only the stream's `project` fields, in this shape (see `complete`).
+    narrowed: str | None = None
 
     @property
     def lines(self) -> list[bytes]:
@@ -230,6 +232,8 @@ class NdjsonStream:
     fields: tuple[str, ...] = ()
     # The ECS fields the reader of ECS blocks builds (all others are passed over); () for all.
     project: tuple[str, ...] = ()
+    # More fields `complete` reads for chosen lines (an alert's other fields).
+    later: tuple[str, ...] = ()
     field_counts: dict[str, Counter[str]] = field(default_factory=dict)
     # Blocks may be parsed on several threads; the counts above are updated under it.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -245,22 +249,40 @@ class NdjsonStream:
 
     def frames(self) -> Iterator[pl.DataFrame]:
         """Every event as a polars frame for the scan's plan (see `frame_jobs`)."""
-        for job in self.frame_jobs():
+        for _, job in self.frame_jobs():
             frame = job()
             if frame is not None:
                 yield frame
 
-    def frame_jobs(self) -> Iterator[Callable[[], pl.DataFrame | None]]:
-        """A job per block, to run on any thread, giving its events as a polars frame: ECS
-        blocks (and hits) are parsed whole by polars' reader (native, GIL released) into
-        nested columns, which the scan's normalization reads as ECS; other shapes, and blocks
-        polars cannot read (a bad line), line by line into `ndjson_schema()`. Reading and the
-        prefilter happen as the jobs are drawn, on the caller's thread."""
+    def frame_jobs(self) -> Iterator[tuple[LineBlock, Callable[[], pl.DataFrame | None]]]:
+        """Each block and a job, to run on any thread, giving its events as a polars frame:
+        of ECS blocks (and hits) only the `project` fields, natively (GIL released), else
+        the whole documents by polars' reader into nested columns, which the scan's
+        normalization reads as ECS; other shapes, and blocks that cannot be read so (a bad
+        line), line by line into `ndjson_schema()`. Reading and the prefilter happen as the
+        jobs are drawn, on the caller's thread."""
         detected: dict[str, str] = {}
         for block in read_blocks(self.path, self.skipped, self.needles, self.block_lines):
             self.lines += block.seen
             if block.numbers:
-                yield functools.partial(self._frame, block, detected)
+                yield block, functools.partial(self._frame, block, detected)
+
+    def complete(self, block: LineBlock, numbers: Iterable[int]) -> pl.DataFrame | None:
+        """Lines `numbers` of a block read with `project` only, read again with `later` too;
+        None when the block was read whole (nothing is missing) or cannot be read so."""
+        if block.narrowed is None:
+            return None
+        wanted = set(numbers)
+        lines = zip(block.numbers, block.lines, strict=True)
+        kept = [(n, line) for n, line in lines if n in wanted]
+        text = b"".join(line + b"\n" for _, line in kept)
+        frame = self._read_fields(text, block.narrowed, (*self.project, *self.later))
+        if frame is None:
+            return None
+        return frame.with_columns(
+            pl.lit(block.name).alias("log.file.path"),
+            pl.Series(LINE, [n for n, _ in kept], dtype=pl.Int64),
+        )
 
     def _frame(self, block: LineBlock, detected: dict[str, str]) -> pl.DataFrame | None:
         from callsweep.sources.json_shapes import detect
@@ -274,7 +296,7 @@ class NdjsonStream:
             except ValueError:
                 shape = None
         if shape in ("ecs", "es-hit"):
-            frame = self._read_whole(name, numbers, block.text, shape)
+            frame = self._read_whole(block, shape)
             if frame is not None:
                 detected.setdefault(name, shape)
                 return frame
@@ -282,15 +304,17 @@ class NdjsonStream:
             table = self._parse(name, numbers, block.lines, detected)
         return None if table is None else pl.DataFrame(pl.from_arrow(table))
 
-    def _read_whole(
-        self, name: str, numbers: list[int], text: bytes, shape: str
-    ) -> pl.DataFrame | None:
-        """The block read by polars, or None when any line keeps it from reading the block."""
+    def _read_whole(self, block: LineBlock, shape: str) -> pl.DataFrame | None:
+        """The block read natively (its `project` fields) or by polars, or None when any line
+        keeps it from reading the block."""
         from callsweep.ecs import normalize
 
+        name, numbers, text = block.name, block.numbers, block.text
         try:
-            frame = self._read_fields(text, shape)
-            if frame is None:
+            frame = self._read_fields(text, shape, self.project)
+            if frame is not None:
+                block.narrowed = shape
+            else:
                 frame = pl.read_ndjson(io.BytesIO(text))
                 if shape == "es-hit":
                     frame = frame.select(pl.col("_source")).unnest("_source")
@@ -315,21 +339,20 @@ class NdjsonStream:
             pl.lit(name).alias("log.file.path"), pl.Series(LINE, numbers, dtype=pl.Int64)
         )
 
-    def _read_fields(self, text: bytes, shape: str) -> pl.DataFrame | None:
+    def _read_fields(self, text: bytes, shape: str, names: tuple[str, ...]) -> pl.DataFrame | None:
         """Only the fields the scan reads (`project`), each line walked once natively and
         everything else skipped unbuilt (`_native.extract_fields`), as flat dotted columns:
         text, or lists of text (multi-valued fields), typed as EVTX conversion types them.
         None when nothing is projected or a line is not a JSON object (the block is then read
         by the general path, which reports the line)."""
-        if not self.project:
+        if not names:
             return None
-        names = list(self.project)
-        paths = [f"_source.{n}" for n in names] if shape == "es-hit" else names
+        paths = [f"_source.{n}" for n in names] if shape == "es-hit" else list(names)
         columns, _ = extract_fields(text, paths)
         if columns is None:
             return None
         frame = pl.Series(columns).struct.unnest()
-        frame.columns = names
+        frame.columns = list(names)
         # Numbers as numbers (a range query on process.pid is numeric in Elasticsearch too);
         # `@timestamp` stays text for the normalization, which reads ISO text and epoch ms.
         return frame.with_columns(
