@@ -1,6 +1,6 @@
-"""How NDJSON text is read: windows of whole lines (mmap'd plain files, buffered compressed
-streams) through the native line scanner, and ECS blocks read with a cut-down schema. Checked
-against plain Python (split the text, test each line) and against reading whole blocks."""
+"""How NDJSON text is read: pieces of whole lines (one reused buffer, plain or decompressed)
+through the native line scanner, and ECS blocks read field by field natively. Checked against
+plain Python (split the text, test each line) and against reading whole blocks."""
 
 from __future__ import annotations
 

@@ -263,6 +263,10 @@ class Scanner:
         read = [f for r in self.rules for f in r.fields]
         read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
         self._fields = tuple(dict.fromkeys([*read, *alert_schema.EVENT_FIELDS]))
+        # What decides which events alert (rules, exceptions, the time window, the event-10
+        # count); the rest of `_fields` only fills alerts in.
+        window = [TIMESTAMP] if self.since is not None or self.until is not None else []
+        self._deciding_fields = tuple(dict.fromkeys([*read, *window, "event.code"]))
         self._rule_columns = [alert_schema.rule_columns(r) for r in self.rules]
         self._needs_event10 = all(_requires_event10(r.query) for r in self.rules)
         # What an input must have for some rule to alert: the fields every rule requires.
@@ -326,16 +330,6 @@ class Scanner:
             .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
             .with_columns(*self._rule_columns[i])
         )
-
-    @property
-    def _deciding_fields(self) -> tuple[str, ...]:
-        """The fields whose values decide which events alert (rules, exceptions, the time
-        window, the event-10 count); the rest of `_fields` only fill alerts in."""
-        read = [f for r in self.rules for f in r.fields]
-        read += [f for x in self._exclusions if x is not None for f in walk_fields(x)]
-        if self.since is not None or self.until is not None:
-            read.append(TIMESTAMP)
-        return tuple(dict.fromkeys([*read, "event.code"]))
 
     @property
     def _tagged(self) -> bool:

@@ -30,8 +30,8 @@ pub fn select_lines<'py>(
         .as_slice_ptr()
         .ok_or_else(|| PyValueError::new_err("select_lines needs a contiguous byte buffer"))?;
     // SAFETY: the buffer is exported (held by `data`) until this function returns, so its
-    // memory stays valid while the GIL is released; callers pass immutable bytes or a
-    // read-only mmap.
+    // memory stays valid while the GIL is released; callers pass bytes, or a view of the
+    // reader's buffer, which nothing writes until the call returns.
     let bytes: &[u8] = unsafe { ptr.as_ref() };
     let test = LineTest::new(&needles);
     let Selection {
