@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +17,8 @@ from typer.testing import CliRunner
 import callsweep
 from callsweep.cli import EXIT_INPUT_FAILED, app
 from callsweep.convert import convert
+from callsweep.layout import EventLayoutWriter
+from callsweep.sources.evtx import evtx_schema, open_evtx
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text())["evtx"] if DATA.exists() else {}
@@ -252,3 +255,66 @@ def test_several_folders_are_mirrored_side_by_side(tmp_path: Path):
         "host-a/Sysmon.parquet",
         "host-b/Sysmon.parquet",
     ]
+
+
+def code_kind(code: str | None) -> int:
+    """The layout's kind of an event code, as plain Python compares text."""
+    return 0 if code is None or code < "10" else 1 if code == "10" else 2
+
+
+def kinds_of(table: pa.Table | pa.RecordBatch) -> list[int]:
+    return [code_kind(c) for c in table.column("event.code").to_pylist()]
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns as their values (each batch has its own dictionary)."""
+    fields = [
+        f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_batches_split_by_code_kind_hold_the_same_rows_in_the_same_order(name: str):
+    # Small batches: several groups of chunks, each split apart by the decoder.
+    path = str(DATA / name)
+    whole = plain(pa.Table.from_batches(list(open_evtx(path, batch_rows=200).batches())))
+    split = list(open_evtx(path, batch_rows=200, by_code_kind=True).batches())
+    for batch in split:
+        assert len(set(kinds_of(batch))) == 1
+    split_table = plain(pa.Table.from_batches(split))
+    assert split_table.num_rows == whole.num_rows
+    whole_kinds, split_kinds = kinds_of(whole), kinds_of(split_table)
+    for kind in range(3):
+        assert whole.filter(pa.array([k == kind for k in whole_kinds])).equals(
+            split_table.filter(pa.array([k == kind for k in split_kinds]))
+        )
+
+
+MULTI_CHUNK = (
+    "omerbenamram__evtx/2-vss_0-Microsoft-Windows-RemoteDesktopServices-RdpCoreTS%4Operational.evtx"
+)
+
+
+@pytest.mark.parametrize("row_group_rows", [8, 300, 128 * 1024])
+@pytest.mark.parametrize("name", [MIXED_CODES, SYSMON, MULTI_CHUNK])
+def test_the_layout_is_the_same_from_split_and_from_mixed_batches(
+    tmp_path: Path, name: str, row_group_rows: int
+):
+    # The writer's shortcuts for one-kind batches (no filtering, no sorting) must not change
+    # what it writes: the rows, their order, the row groups. One chunk per group of the
+    # decoder (`batch_rows=4`), so a multi-chunk file gives many groups.
+    written = []
+    for by_kind in (False, True):
+        out = tmp_path / f"by_kind_{by_kind}.parquet"
+        writer = EventLayoutWriter(out, evtx_schema(), row_group_rows)
+        for batch in open_evtx(str(DATA / name), batch_rows=4, by_code_kind=by_kind).batches():
+            writer.write(batch)
+        writer.close()
+        metadata = pq.read_metadata(out)
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        written.append((pq.read_table(out), sizes))
+    (mixed, mixed_sizes), (split, split_sizes) = written
+    assert mixed.num_rows > 0 and mixed.equals(split)
+    assert mixed_sizes == split_sizes

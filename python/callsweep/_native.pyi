@@ -29,9 +29,12 @@ class EvtxReader:
     Series), without the GIL. Damaged chunks and records are passed
     over and listed in `errors`; the counts grow as the stream is read."""
 
-    def __init__(self, path: str, batch_rows: int = 65536, threads: int = 0) -> None:
+    def __init__(
+        self, path: str, batch_rows: int = 65536, threads: int = 0, by_code_kind: bool = False
+    ) -> None:
         """OSError (FileNotFoundError, ...) when the file cannot be read, ValueError when it is
-        not EVTX; both name the file."""
+        not EVTX; both name the file. `by_code_kind`: each batch holds rows of one kind of
+        event code only (before "10" as text, "10", after it)."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> Any: ...
     @property
     def path(self) -> str: ...

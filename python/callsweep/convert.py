@@ -132,7 +132,7 @@ def convert_file(
         return convert_ndjson_file(source, out, row_group_rows, json_shape)
     schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     with local_evtx(source.location) as local:
-        stream = open_evtx(local, threads=threads, name=source.location)
+        stream = open_evtx(local, threads=threads, name=source.location, by_code_kind=True)
         skipped = _write_output(out, schema, stream.batches(), row_group_rows, stream.skipped)
     report = ConvertReport(
         source.location, str(out), "converted", stream.records, len(skipped), source.size
@@ -267,9 +267,11 @@ def convert(
     jobs = max(1, min(jobs if jobs > 0 else cores, len(inputs)))
     if engine is None:
         engine = LocalEngine(jobs)
-        # Each file at once gets its share of the cores: one for writing its Parquet (the
-        # decoder runs ahead of it on its own threads), the rest to decode.
-        threads = max(1, cores // jobs - 1)
+        # Each file at once gets its share of the cores to decode on. Writing its Parquet
+        # takes a sixth of the decoding's CPU time (pyarrow, without the GIL), so that thread
+        # comes on top: measured on one 256 MiB file, 1 decoder thread 1.45 s, 2 threads
+        # and the writer 1.0 s.
+        threads = max(1, cores // jobs)
     else:
         threads = 1  # a cluster worker thread runs one task: one decoder thread with it
 

@@ -59,13 +59,18 @@ class EvtxStream:
 
 
 def open_evtx(
-    path: str, batch_rows: int = BATCH_ROWS, threads: int = 0, name: str | None = None
+    path: str,
+    batch_rows: int = BATCH_ROWS,
+    threads: int = 0,
+    name: str | None = None,
+    by_code_kind: bool = False,
 ) -> EvtxStream:
     """Opens an EVTX file (decoded on `threads` threads, 0: every core); OSError or ValueError
     (naming the file) when it cannot be read. `name`: what reports call the file (the URL of
-    an object read from a local copy), by default its path."""
+    an object read from a local copy), by default its path. `by_code_kind`: every batch holds
+    one kind of event code (`callsweep.layout`), as the layout writer wants them."""
     try:
-        reader = _native.EvtxReader(path, batch_rows, threads)
+        reader = _native.EvtxReader(path, batch_rows, threads, by_code_kind)
     except (OSError, ValueError) as exc:
         if name is None or name == path:
             raise

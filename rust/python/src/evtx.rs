@@ -91,16 +91,25 @@ pub struct EvtxReader {
 #[pymethods]
 impl EvtxReader {
     /// Opens `path` (OSError when it cannot be read, ValueError when it is not EVTX), to be
-    /// decoded on `threads` threads (0: one per core) into batches of about `batch_rows` rows.
+    /// decoded on `threads` threads (0: one per core) into batches of about `batch_rows` rows;
+    /// with `by_code_kind`, each batch holds rows of one kind of event code only (before "10"
+    /// as text, "10", after it), as callsweep's Parquet layout writes them.
     #[new]
-    #[pyo3(signature = (path, batch_rows = 65536, threads = 0))]
-    fn new(py: Python<'_>, path: PathBuf, batch_rows: usize, threads: usize) -> PyResult<Self> {
+    #[pyo3(signature = (path, batch_rows = 65536, threads = 0, by_code_kind = false))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        batch_rows: usize,
+        threads: usize,
+        by_code_kind: bool,
+    ) -> PyResult<Self> {
         if batch_rows == 0 {
             return Err(PyValueError::new_err("batch_rows must be at least 1"));
         }
         let options = EvtxOptions {
             batch_rows,
             threads,
+            by_code_kind,
             ..EvtxOptions::default()
         };
         let batches = py

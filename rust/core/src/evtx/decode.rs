@@ -8,7 +8,7 @@ use arrow_array::RecordBatch;
 use evtx::err::EvtxError;
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxRecord, EvtxRecordHeader, ParserSettings};
 
-use super::columns::Columns;
+use super::columns::Sinks;
 use super::json::{read_json, JsonScratch};
 use super::row::Row;
 use super::template::{read_template, TemplateCache};
@@ -41,7 +41,8 @@ impl ChunkInput {
 
 /// What decoding a group of chunks gave.
 pub(crate) struct GroupOutput {
-    pub batch: Option<RecordBatch>,
+    /// One batch, or with `by_kind` one per kind of event code (`Sinks`); none without rows.
+    pub batches: Vec<RecordBatch>,
     pub errors: Vec<DecodeError>,
     pub chunks: u64,
     /// Records read by the template fast path.
@@ -57,7 +58,7 @@ pub(crate) struct Decoder {
     templates: TemplateCache,
     template_records: u64,
     /// The column builders, kept from batch to batch (sized as the last one).
-    cols: Option<Columns>,
+    cols: Option<Sinks>,
 }
 
 impl Decoder {
@@ -74,7 +75,8 @@ impl Decoder {
         }
     }
 
-    /// Decodes consecutive chunks into one batch (`fast_path`: see `EvtxOptions`). A panic here
+    /// Decodes consecutive chunks into one batch, or one per kind of event code (`fast_path`,
+    /// `by_kind`: see `EvtxOptions`). A panic here
     /// that the per-record guards did not contain (a bug of this module) loses the group,
     /// recorded as an error for each chunk.
     pub fn decode_group(
@@ -82,13 +84,17 @@ impl Decoder {
         chunks: Vec<ChunkInput>,
         path: &str,
         fast_path: bool,
+        by_kind: bool,
     ) -> GroupOutput {
         self.fast_path = fast_path;
         let numbers: Vec<u64> = chunks.iter().map(ChunkInput::number).collect();
         let count = chunks.len() as u64;
         self.template_records = 0;
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut cols = self.cols.take().unwrap_or_else(Columns::new);
+            let mut cols = match self.cols.take() {
+                Some(cols) if cols.by_kind() == by_kind => cols,
+                _ => Sinks::new(by_kind),
+            };
             let mut errors = Vec::new();
             for chunk in chunks {
                 match chunk {
@@ -96,13 +102,17 @@ impl Decoder {
                     ChunkInput::Read(data) => self.decode_chunk(*data, &mut cols, &mut errors),
                 }
             }
-            let batch = (cols.rows > 0).then(|| cols.finish(path));
+            let batches = if cols.rows() > 0 {
+                cols.finish(path)
+            } else {
+                Vec::new()
+            };
             self.cols = Some(cols);
-            (batch, errors)
+            (batches, errors)
         }));
         match result {
-            Ok((batch, errors)) => GroupOutput {
-                batch,
+            Ok((batches, errors)) => GroupOutput {
+                batches,
                 errors,
                 chunks: count,
                 template_records: self.template_records,
@@ -114,7 +124,7 @@ impl Decoder {
                 );
                 *self = Decoder::new();
                 GroupOutput {
-                    batch: None,
+                    batches: Vec::new(),
                     errors: numbers
                         .into_iter()
                         .map(|chunk| DecodeError {
@@ -133,7 +143,7 @@ impl Decoder {
     fn decode_chunk(
         &mut self,
         mut data: EvtxChunkData,
-        cols: &mut Columns,
+        cols: &mut Sinks,
         errors: &mut Vec<DecodeError>,
     ) {
         let number = data.number.unwrap_or(0);
@@ -221,7 +231,7 @@ impl Decoder {
             match read {
                 Ok(Ok(fast)) => {
                     self.template_records += u64::from(fast);
-                    self.row.commit(cols);
+                    self.row.commit(cols.for_event(self.row.event_id));
                 }
                 Ok(Err(msg)) => errors.push(error(base + start, msg)),
                 Err(panic) => {
@@ -256,7 +266,7 @@ impl Decoder {
         data: &[u8],
         header: &EvtxChunkHeader,
         number: u64,
-        cols: &mut Columns,
+        cols: &mut Sinks,
     ) -> Walk {
         let live_end = u64::from(header.free_space_offset).min(data.len() as u64);
         let mut offset = CHUNK_HEADER_SIZE;
@@ -287,7 +297,7 @@ impl Decoder {
             if !matches!(read, Ok(true)) {
                 return Walk::ResumeAt(offset);
             }
-            self.row.commit(cols);
+            self.row.commit(cols.for_event(self.row.event_id));
             self.template_records += 1;
             if record.event_record_id == header.last_event_record_id {
                 return Walk::Done;

@@ -33,7 +33,7 @@ mod template;
 mod text;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -61,6 +61,10 @@ pub struct EvtxOptions {
     /// Read records from their template values where possible (else always through the crate's
     /// JSON rendering, which is slower and gives the same rows; for tests).
     pub template_fast_path: bool,
+    /// Split each group's rows by kind of event code (before "10" as text, "10", after), a
+    /// batch per kind, in that order within the group: what a writer of callsweep's Parquet
+    /// layout wants. Rows keep their order within a kind.
+    pub by_code_kind: bool,
 }
 
 impl Default for EvtxOptions {
@@ -69,6 +73,7 @@ impl Default for EvtxOptions {
             batch_rows: 65_536,
             threads: 0,
             template_fast_path: true,
+            by_code_kind: false,
         }
     }
 }
@@ -157,6 +162,7 @@ struct Job {
     chunks: Vec<ChunkInput>,
     path: Arc<str>,
     fast_path: bool,
+    by_kind: bool,
     results: mpsc::Sender<Done>,
 }
 
@@ -198,7 +204,8 @@ impl Pool {
                     loop {
                         let job = lock(&receiver).recv();
                         let Ok(job) = job else { break };
-                        let out = decoder.decode_group(job.chunks, &job.path, job.fast_path);
+                        let out =
+                            decoder.decode_group(job.chunks, &job.path, job.fast_path, job.by_kind);
                         // The reader may be gone: its results are not wanted then.
                         let _ = job.results.send((job.seq, out));
                     }
@@ -244,6 +251,8 @@ pub struct EvtxBatches {
     /// Where the pool's threads send this reader's batches.
     results: Option<(mpsc::Sender<Done>, Receiver<Done>)>,
     reorder: BTreeMap<u64, GroupOutput>,
+    /// The rest of a group's batches (one per kind of event code), to yield next.
+    ready: VecDeque<RecordBatch>,
     next_seq: u64,
     next_yield: u64,
     exhausted: bool,
@@ -316,6 +325,7 @@ impl EvtxBatches {
             stats: StatsHandle::default(),
             results: None,
             reorder: BTreeMap::new(),
+            ready: VecDeque::new(),
             next_seq: 0,
             next_yield: 0,
             exhausted: false,
@@ -375,7 +385,7 @@ impl EvtxBatches {
         } else {
             1
         };
-        let fast_path = self.options.template_fast_path;
+        let (fast_path, by_kind) = (self.options.template_fast_path, self.options.by_code_kind);
         while !self.exhausted && self.in_flight() < max_in_flight {
             let Some(chunks) = self.read_group() else {
                 self.exhausted = true;
@@ -395,12 +405,13 @@ impl EvtxBatches {
                     chunks,
                     path: Arc::clone(&self.path),
                     fast_path,
+                    by_kind,
                     results: results.clone(),
                 });
             } else {
                 let out = INLINE.with(|cell| {
                     let mut decoder = cell.take().unwrap_or_else(Decoder::new);
-                    let out = decoder.decode_group(chunks, &self.path, fast_path);
+                    let out = decoder.decode_group(chunks, &self.path, fast_path, by_kind);
                     cell.replace(Some(decoder));
                     out
                 });
@@ -415,9 +426,7 @@ impl EvtxBatches {
         stats.skipped += out.errors.len() as u64;
         stats.errors.extend(out.errors.iter().cloned());
         stats.template_records += out.template_records;
-        if let Some(batch) = &out.batch {
-            stats.records += batch.num_rows() as u64;
-        }
+        stats.records += out.batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     }
 
     fn finish(&mut self) {
@@ -438,14 +447,15 @@ impl Iterator for EvtxBatches {
 
     fn next(&mut self) -> Option<RecordBatch> {
         loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(batch);
+            }
             self.fill();
             if let Some(out) = self.reorder.remove(&self.next_yield) {
                 self.next_yield += 1;
                 self.account(&out);
-                match out.batch {
-                    Some(batch) => return Some(batch),
-                    None => continue,
-                }
+                self.ready.extend(out.batches);
+                continue;
             }
             if self.in_flight() == 0 {
                 self.finish();

@@ -372,12 +372,12 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
     s.trim().parse().ok()
 }
 
-fn itoa_buf() -> [u8; 20] {
+pub(crate) fn itoa_buf() -> [u8; 20] {
     [0; 20]
 }
 
 /// `v` in decimal.
-fn fmt_i64(buf: &mut [u8; 20], v: i64) -> &str {
+pub(crate) fn fmt_i64(buf: &mut [u8; 20], v: i64) -> &str {
     let mut n = v.unsigned_abs();
     let mut i = buf.len();
     loop {
