@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from callsweep import scan, synthetic
-from callsweep.layout import CALL_TRACE_PREFIX, EventLayoutWriter
+from callsweep.layout import CALL_TRACE_PREFIX, TEN_MIN_GROUP_ROWS, EventLayoutWriter
 from callsweep.scan import Part, Scanner
 
 
@@ -52,8 +55,28 @@ def test_every_row_is_kept_and_each_row_group_is_one_kind(tmp_path: Path, row_gr
         ten = stats.min == stats.max == "10"
         assert ten or not stats.min <= "10" <= stats.max
         kinds.append(ten)
-    # Full row groups, but for the last of each kind (event 10, codes before and after "10").
-    assert sum(size < row_group_rows for size in sizes) <= 3
+    # Full row groups, but for the last of each other kind (codes before and after "10").
+    others = [size for size, ten in zip(sizes, kinds, strict=True) if not ten]
+    assert sum(size != row_group_rows for size in others) <= 2
+    # Event 10 in windows of `row_group_rows` rows, each ordered by the stored CallTrace
+    # prefix and cut by first frame module: a row group of the rare modules of the window
+    # first, then a row group per frequent module.
+    file = pq.ParquetFile(out)
+    min_rows = max(1, min(TEN_MIN_GROUP_ROWS, row_group_rows // 8))
+    window = 0
+    for i, ten in enumerate(kinds):
+        if not ten:
+            continue
+        prefixes = file.read_row_group(i, columns=[CALL_TRACE_PREFIX]).column(0).to_pylist()
+        present = [p for p in prefixes if p is not None]
+        assert prefixes[: len(present)] == present and present == sorted(present)
+        counts = Counter(None if p is None else re.split(r"[+|]", p)[0] for p in prefixes)
+        one_module = len(counts) == 1 and len(prefixes) >= min_rows
+        assert one_module or (window == 0 and max(counts.values()) < min_rows), counts
+        window = (window + len(prefixes)) % row_group_rows
+    assert sum(size for size, ten in zip(sizes, kinds, strict=True) if ten) == (
+        pl.from_arrow(table).filter(pl.col("event.code") == "10").height
+    )
 
 
 def test_the_layout_gives_the_alerts_of_the_flat_file(tmp_path: Path):
@@ -86,3 +109,46 @@ def test_row_groups_without_event_10_are_counted_but_not_read(tmp_path: Path):
     assert unread and sum(p.rows for p in unread) == 20_000 - summary.event10_rows
     assert summary.event10_rows == pl.from_arrow(table).filter(pl.col("event.code") == "10").height
     assert sum(p.bytes for p in parts) > 0 and sum(p.rows for p in parts) == 20_000
+
+
+def test_event_10_row_groups_the_rule_cannot_match_are_counted_but_not_read(tmp_path: Path):
+    # As in real logs, the first frames that go through ntdll are spelled one way (one host):
+    # the layout then gives them row groups of their own, which statistics prove quiet.
+    table = events(20_000)
+    quiet = pc.and_(pc.equal(table["event.code"], "10"), pc.invert(table["expected_alert"]))
+    ntdll = pc.binary_join_element_wise(
+        "C:\\Windows\\SYSTEM32\\ntdll.dll+", pc.cast(table["winlog.record_id"], pa.string()), ""
+    )
+    call_trace = pc.if_else(quiet, ntdll, table["winlog.event_data.CallTrace"])
+    table = table.set_column(
+        table.schema.get_field_index("winlog.event_data.CallTrace"),
+        "winlog.event_data.CallTrace",
+        call_trace,
+    )
+    expected = sorted(pl.from_arrow(table).filter("expected_alert")["winlog.record_id"])
+    table = table.drop_columns(["expected_alert"])
+    out = tmp_path / "layout.parquet"
+    writer = EventLayoutWriter(out, table.schema, 2048)
+    for batch in table.to_batches(max_chunksize=3000):
+        writer.write(batch)
+    writer.close()
+
+    scanner = Scanner()
+    scanner.PART_ROWS = 4096
+    parts: list[Part] = []
+    alerts: list[pl.DataFrame] = []
+    summary = scanner.run([out], on_part=parts.append, on_alerts=alerts.append)
+    event10 = pl.from_arrow(table).filter(pl.col("event.code") == "10").height
+    assert summary.event10_rows == event10 and not summary.errors
+    assert sorted(pl.concat(alerts)["winlog.record_id"]) == expected
+    decided = [p for p in parts if not p.read and p.event10_rows]
+    # Most event-10 rows are in row groups that are never read.
+    assert sum(p.event10_rows for p in decided) > event10 * 3 // 4
+    # Both modes compared: the statistics are not used, every event-10 row group is read.
+    full = Scanner(compare_modes=True)
+    full.PART_ROWS = 4096
+    full_parts: list[Part] = []
+    full_alerts: list[pl.DataFrame] = []
+    full.run([out], on_part=full_parts.append, on_alerts=full_alerts.append)
+    assert not any(p.event10_rows for p in full_parts)
+    assert sorted(pl.concat(full_alerts)["winlog.record_id"]) == expected

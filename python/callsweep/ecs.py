@@ -54,7 +54,7 @@ RAW_EVENT_ID = ("EventID", "EventId", "event_id")
 RAW_TIME = ("UtcTime",)
 
 # Fields the pipeline drops when their value is empty or "-" (so an empty CallTrace is missing).
-_EMPTY_MEANS_MISSING = ("", "-")
+EMPTY_MEANS_MISSING = ("", "-")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _is_sysmon(schema: Mapping[str, pl.DataType]) -> pl.Expr:
 
 def _drop_empty(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
-        return pl.when(expr.is_in(_EMPTY_MEANS_MISSING)).then(None).otherwise(expr)
+        return pl.when(expr.is_in(EMPTY_MEANS_MISSING)).then(None).otherwise(expr)
     return expr
 
 

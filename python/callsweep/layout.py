@@ -10,11 +10,20 @@
 * A stored CallTrace prefix, `winlog.event_data.CallTrace[:64]` (see `rules.prefix`): the
   rule's CallTrace patterns are anchored prefixes, decided on the first 64 characters, which
   repeat endlessly where whole CallTraces are nearly all distinct.
+* Event 10 rows ordered by their CallTrace prefix, window by window (each `row_group_rows`
+  rows of event 10, in arrival order, are sorted), and cut into row groups by first frame
+  module: each module (the text before the first `+` or `|`) with at least
+  `TEN_MIN_GROUP_ROWS` rows in the window gets a row group of its own; the rarer ones share
+  one row group, written first, so that what a scan must read of a window is one run.
+  Nearly every CallTrace starts in a few ntdll / WOW64 modules; the rows whose first frame is
+  elsewhere (what the rule looks for) are rare. So most event-10 row groups hold one first
+  module, their prefix statistics prove that a prefix pattern (the rule's ntdll ones)
+  matches every row (`rules.statistics`), and a scan for the rule skips them.
 * zstd everywhere, dictionary encoding for every column (Parquet falls back to plain pages by
   itself for a column whose dictionary grows too large).
 
-Rows keep their order within a kind; `winlog.record_id` and the EVTX record number give the
-original order back.
+Rows keep their order within a kind (event 10: within a prefix, within a window);
+`winlog.record_id` and the EVTX record number give the original order back.
 
 The writer takes batches of any mix of kinds, but is fastest on batches of one kind each (the
 EVTX decoder's `by_code_kind`): those go to their row groups whole, never filtered apart, and a
@@ -23,6 +32,7 @@ small file whose batches already come in kind order is written without being sor
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,6 +45,10 @@ CALL_TRACE = "winlog.event_data.CallTrace"
 PREFIX_CHARS = 64
 CALL_TRACE_PREFIX = prefix_column(CALL_TRACE, PREFIX_CHARS)
 ROW_GROUP_ROWS = 128 * 1024
+# A first frame module with this many event-10 rows in a window gets a row group of its own
+# (at most an eighth of the window, for small row groups): fewer rows would cost more to
+# write and plan (a few ms per row group) than skipping them saves.
+TEN_MIN_GROUP_ROWS = 4096
 _KINDS = ("before", "ten", "after")
 
 
@@ -123,16 +137,28 @@ class EventLayoutWriter:
                     self._flush(kind)
 
     def _flush(self, kind: str, rest: bool = False) -> None:
-        """Writes the kind's full row groups (and with `rest`, what remains), keeping the
-        remainder, so every row group but a kind's last has exactly `row_group_rows` rows."""
+        """Writes the kind's full windows of `row_group_rows` rows (and with `rest`, what
+        remains), keeping the remainder: every row group but a kind's last has exactly
+        `row_group_rows` rows, or for event 10 an eighth of that, but for a window's last."""
         if not self._kind_rows[kind]:
             return
         table = pa.Table.from_batches(self._kinds[kind], self.schema)
-        whole = (
-            table.num_rows if rest else table.num_rows // self.row_group_rows * self.row_group_rows
-        )
-        if whole:
-            self._writer.write_table(table.slice(0, whole), row_group_size=self.row_group_rows)
+        window = self.row_group_rows
+        whole = table.num_rows if rest else table.num_rows // window * window
+        if whole and kind == "ten" and CALL_TRACE_PREFIX in self.schema.names:
+            min_rows = max(1, min(TEN_MIN_GROUP_ROWS, window // 8))
+            for start in range(0, whole, window):
+                rows = table.slice(start, min(window, whole - start))
+                order = pc.sort_indices(rows, sort_keys=[(CALL_TRACE_PREFIX, "ascending")])
+                rows = rows.take(order)
+                rare, modules = module_runs(rows.column(CALL_TRACE_PREFIX), min_rows)
+                if rare:
+                    together = pa.concat_tables([rows.slice(a, n) for a, n in rare])
+                    self._writer.write_table(together, row_group_size=together.num_rows)
+                for first, count in modules:
+                    self._writer.write_table(rows.slice(first, count), row_group_size=count)
+        elif whole:
+            self._writer.write_table(table.slice(0, whole), row_group_size=window)
         # Slices of the last batches: these hold rows of this kind only (whole one-kind
         # batches, or filtered parts that own their bytes), so nothing else is kept alive.
         remainder = table.slice(whole)
@@ -146,6 +172,42 @@ def _kind_rank(code: pa.Array | pa.ChunkedArray) -> pa.Array:
     ten = pc.fill_null(pc.equal(code, "10"), False)
     after = pc.fill_null(pc.greater(code, "10"), False)
     return pc.add(pc.cast(ten, pa.int8()), pc.multiply(pc.cast(after, pa.int8()), 2))
+
+
+def first_modules(prefix: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each CallTrace's first frame module: the text before the first `+` or `|`."""
+    return pc.replace_substring_regex(prefix, pattern=r"[+|].*", replacement="")
+
+
+Span = tuple[int, int]  # first row, rows
+
+
+def module_runs(prefix: pa.ChunkedArray, min_rows: int) -> tuple[list[Span], list[Span]]:
+    """For event-10 rows sorted by CallTrace prefix: the spans of rare first modules, and the
+    runs of one first module with at least `min_rows` rows."""
+    modules = first_modules(prefix.combine_chunks())
+    rows = len(modules)
+    if rows == 0:
+        return [], []
+    changed = pc.fill_null(pc.not_equal(modules.slice(1), modules.slice(0, rows - 1)), True)
+    # Nulls (no CallTrace) sort last and make runs of their own.
+    both_null = pc.and_(pc.is_null(modules.slice(1)), pc.is_null(modules.slice(0, rows - 1)))
+    changed = pc.and_not(changed, both_null)
+    starts = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist()), rows]
+    rare: list[Span] = []
+    runs: list[Span] = []
+    mixed = None  # start of the rare runs gathered so far
+    for start, end in itertools.pairwise(starts):
+        if end - start >= min_rows:
+            if mixed is not None:
+                rare.append((mixed, start - mixed))
+                mixed = None
+            runs.append((start, end - start))
+        elif mixed is None:
+            mixed = start
+    if mixed is not None:
+        rare.append((mixed, rows - mixed))
+    return rare, runs
 
 
 def _only_kind(rank: pa.Array) -> int | None:

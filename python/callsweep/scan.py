@@ -38,6 +38,7 @@ from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.rules.shared import compile_rules
+from callsweep.rules.statistics import never_matches, row_group_stats
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
@@ -184,9 +185,11 @@ class Part:
     offset: int
     rows: int
     bytes: int
-    # False when the row groups' statistics show that no row can be event 10 (so none can
-    # alert): the part is counted, never read.
+    # False when the row groups' statistics show that no row can alert (none is event 10, or
+    # the rules are false on every row, `rules.statistics`): the part is counted, never read.
     read: bool = True
+    # For a part not read: its event-10 rows, known from the statistics.
+    event10_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,9 @@ class Scanner:
         self._required = tuple(
             f for f in self.rule.required_fields if all(f in r.required_fields for r in self.rules)
         )
-        self._shapes: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # Per Parquet schema: its shape, the required fields it lacks, and the rules' queries
+        # as that schema evaluates them (stored prefixes in use), for `rules.statistics`.
+        self._shapes: dict[str, tuple[str, tuple[str, ...], list[EventQuery]]] = {}
         # An NDJSON shape forced by the user (`--format`); None: detected per file.
         self.ndjson_shape: str | None = None
         # Threads parsing the blocks of one NDJSON file (a file is one task).
@@ -302,12 +307,16 @@ class Scanner:
             # lack: worked out once, not per file.
             _, _, shape, schema = self._queries(pl.scan_parquet(path), pl.lit(path))
             missing = tuple(f for f in self._required if f not in schema)
-            self._shapes[key] = (shape, missing)
-        shape, missing = self._shapes[key]
-        skippable = (
-            _event10_skippable(metadata) if self._needs_event10 and shape == "ecs-flat" else None
-        )
-        parts = _parts(metadata, source.size, self.PART_ROWS, skippable)
+            queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
+            self._shapes[key] = (shape, missing, queries)
+        shape, missing, queries = self._shapes[key]
+        skippable = known_event10 = None
+        if self._needs_event10 and shape == "ecs-flat":
+            skippable = _event10_skippable(metadata)
+            # Both modes differ on long values, which the statistics do not see: read all then.
+            if skippable is not None and not self.compare_modes:
+                known_event10 = _never_alerting(metadata, queries, skippable)
+        parts = _parts(metadata, source.size, self.PART_ROWS, skippable, known_event10)
         return InputPlan(source, shape, metadata.num_rows, parts, missing, key)
 
     def alerts_query(self, path: str) -> pl.LazyFrame:
@@ -834,22 +843,26 @@ def _parts(
     file_bytes: int,
     part_rows: int,
     skippable: list[bool] | None = None,
+    known_event10: list[int] | None = None,
 ) -> tuple[Part, ...]:
     """Consecutive row groups gathered into parts of at least `part_rows` rows (the last may be
     smaller); bytes are the row groups' compressed sizes, so progress follows the file. Runs of
-    `skippable` row groups form parts of their own that are not read."""
+    `skippable` row groups form parts of their own that are not read; `known_event10` (per
+    row group) are the event-10 rows of those skipped for their rules, else none."""
     parts: list[Part] = []
-    offset = rows = size = 0
+    offset = rows = size = event10 = 0
     for i in range(metadata.num_row_groups):
         group = metadata.row_group(i)
         skip = skippable is not None and skippable[i]
         rows += group.num_rows
         size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        if skip and known_event10 is not None:
+            event10 += known_event10[i]
         last = i == metadata.num_row_groups - 1
         changes = not last and skippable is not None and skippable[i + 1] != skip
         if rows >= part_rows or last or changes:
-            parts.append(Part(offset, rows, size, read=not skip))
-            offset, rows, size = offset + rows, 0, 0
+            parts.append(Part(offset, rows, size, read=not skip, event10_rows=event10))
+            offset, rows, size, event10 = offset + rows, 0, 0, 0
     if not parts:  # a file without row groups still gets its (empty) part
         parts.append(Part(0, 0, file_bytes))
     return tuple(parts)
@@ -894,6 +907,26 @@ def _event10_skippable(metadata: pq.FileMetaData) -> list[bool] | None:
         else:
             skippable.append(not stats.min <= "10" <= stats.max)
     return skippable
+
+
+def _never_alerting(
+    metadata: pq.FileMetaData, queries: list[EventQuery], skippable: list[bool]
+) -> list[int]:
+    """Marks in `skippable` the row groups of event 10 only (statistics: `event.code` is "10"
+    on every row) on which the statistics prove every query false (`rules.statistics`); returns
+    per row group the event-10 rows so known (the rows of those marked, else 0)."""
+    known = [0] * metadata.num_row_groups
+    columns = ["event.code", *(f for q in queries for f in walk_fields(q.condition))]
+    for i in range(metadata.num_row_groups):
+        if skippable[i]:
+            continue
+        stats = row_group_stats(metadata, i, columns)
+        code = stats.get("event.code")
+        only_10 = code is not None and code.nulls == 0 and code.low == code.high == "10"
+        if only_10 and all(never_matches(q, stats) for q in queries):
+            skippable[i] = True
+            known[i] = metadata.row_group(i).num_rows
+    return known
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:

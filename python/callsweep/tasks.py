@@ -101,7 +101,7 @@ def _groups(items: Iterable[TaskItem]) -> Iterator[list[TaskItem]]:
 
 def _scan_item(scanner: Scanner, item: TaskItem) -> ItemResult:
     if not item.part.read:
-        return ItemResult()
+        return ItemResult(event10_rows=item.part.event10_rows)
     try:
         if item.format == "evtx":
             return scanner.scan_evtx(item.path)
