@@ -152,3 +152,19 @@ def test_event_10_row_groups_the_rule_cannot_match_are_counted_but_not_read(tmp_
     full.run([out], on_part=full_parts.append, on_alerts=full_alerts.append)
     assert not any(p.event10_rows for p in full_parts)
     assert sorted(pl.concat(full_alerts)["winlog.record_id"]) == expected
+
+
+def test_a_failed_write_on_the_writer_thread_is_raised(tmp_path: Path):
+    table = events(5000)
+    writer = EventLayoutWriter(tmp_path / "events.parquet", table.schema, 64)
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    writer._writer.write_table = disk_full  # what pyarrow would raise on a full disk
+    with pytest.raises(OSError, match="No space left"):
+        try:
+            for batch in table.to_batches(max_chunksize=700):
+                writer.write(batch)
+        finally:
+            writer.close()

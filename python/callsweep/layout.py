@@ -33,6 +33,7 @@ small file whose batches already come in kind order is written without being sor
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,7 +68,11 @@ class EventLayoutWriter:
     """Writes batches of normalized events to one Parquet file in the layout above.
 
     Memory: at most one row group's rows per kind are held, as plain arrays that own their
-    bytes."""
+    bytes, and one table being written.
+
+    Tables are written on a thread of the writer's own (pyarrow encodes and compresses without
+    the GIL), one after the other in order, while the caller goes on reading batches: on one
+    large EVTX file the decoder then never waits for the Parquet writer."""
 
     def __init__(
         self, path: str | Path, events: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS
@@ -75,6 +80,8 @@ class EventLayoutWriter:
         self.schema = layout_schema(events)
         self.row_group_rows = row_group_rows
         self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="callsweep-parquet")
+        self._writing: Future[None] | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         # Whether the pending rows are in kind order already (each batch of one kind, kinds
@@ -114,12 +121,27 @@ class EventLayoutWriter:
                 if not self._pending_sorted:
                     order = pc.sort_indices(_kind_rank(table.column("event.code")))  # stable
                     table = table.take(order)
-                self._writer.write_table(table, row_group_size=self.row_group_rows)
+                self._write_table(table, self.row_group_rows)
                 self._pending = []
             for kind in _KINDS:
                 self._flush(kind, rest=True)
+            self._wait()
         finally:
+            self._thread.shutdown(wait=True)
             self._writer.close()
+
+    def _write_table(self, table: pa.Table, row_group_rows: int) -> None:
+        """Writes `table` on the writer's thread, once the table before it is written (so at
+        most one is held for writing); a failure of the one before is raised here."""
+        self._wait()
+        self._writing = self._thread.submit(
+            self._writer.write_table, table, row_group_size=row_group_rows
+        )
+
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
 
     def _add_by_kind(self, batch: pa.RecordBatch, rank: pa.Array) -> None:
         only = _only_kind(rank)
@@ -154,11 +176,11 @@ class EventLayoutWriter:
                 rare, modules = module_runs(rows.column(CALL_TRACE_PREFIX), min_rows)
                 if rare:
                     together = pa.concat_tables([rows.slice(a, n) for a, n in rare])
-                    self._writer.write_table(together, row_group_size=together.num_rows)
+                    self._write_table(together, together.num_rows)
                 for first, count in modules:
-                    self._writer.write_table(rows.slice(first, count), row_group_size=count)
+                    self._write_table(rows.slice(first, count), count)
         elif whole:
-            self._writer.write_table(table.slice(0, whole), row_group_size=window)
+            self._write_table(table.slice(0, whole), window)
         # Slices of the last batches: these hold rows of this kind only (whole one-kind
         # batches, or filtered parts that own their bytes), so nothing else is kept alive.
         remainder = table.slice(whole)
