@@ -38,7 +38,7 @@ from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
 from callsweep.rules.shared import compile_rules
-from callsweep.rules.statistics import never_matches, row_group_stats
+from callsweep.rules.statistics import never_matches, row_group_stats, stats_columns
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
@@ -276,9 +276,12 @@ class Scanner:
         self._required = tuple(
             f for f in self.rule.required_fields if all(f in r.required_fields for r in self.rules)
         )
-        # Per Parquet schema: its shape, the required fields it lacks, and the rules' queries
-        # as that schema evaluates them (stored prefixes in use), for `rules.statistics`.
-        self._shapes: dict[str, tuple[str, tuple[str, ...], list[EventQuery]]] = {}
+        # Per Parquet schema: its shape, the required fields it lacks, and for
+        # `rules.statistics` the rules' queries as that schema evaluates them (stored prefixes
+        # in use) with the leaf columns whose statistics they read.
+        self._shapes: dict[
+            str, tuple[str, tuple[str, ...], tuple[list[EventQuery], list[int]]]
+        ] = {}
         # An NDJSON shape forced by the user (`--format`); None: detected per file.
         self.ndjson_shape: str | None = None
         # Threads parsing the blocks of one NDJSON file (a file is one task).
@@ -301,21 +304,22 @@ class Scanner:
         except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
             error = InputError(path, f"not a readable Parquet file: {exc}")
             raise ScanError([error]) from exc
-        key = hashlib.sha1(str(metadata.schema).encode()).hexdigest()
+        key = _schema_key(metadata)
         if key not in self._shapes:
             # Files of one schema (a converted collection) share their shape and what they
             # lack: worked out once, not per file.
             _, _, shape, schema = self._queries(pl.scan_parquet(path), pl.lit(path))
             missing = tuple(f for f in self._required if f not in schema)
             queries = [use_stored_prefixes(r.query, schema) for r in self.rules]
-            self._shapes[key] = (shape, missing, queries)
-        shape, missing, queries = self._shapes[key]
+            fields = ["event.code", *(f for q in queries for f in walk_fields(q.condition))]
+            self._shapes[key] = (shape, missing, (queries, stats_columns(metadata, fields)))
+        shape, missing, (queries, columns) = self._shapes[key]
         skippable = known_event10 = None
         if self._needs_event10 and shape == "ecs-flat":
             skippable = _event10_skippable(metadata)
             # Both modes differ on long values, which the statistics do not see: read all then.
             if skippable is not None and not self.compare_modes:
-                known_event10 = _never_alerting(metadata, queries, skippable)
+                known_event10 = _never_alerting(metadata, queries, columns, skippable)
         parts = _parts(metadata, source.size, self.PART_ROWS, skippable, known_event10)
         return InputPlan(source, shape, metadata.num_rows, parts, missing, key)
 
@@ -909,14 +913,22 @@ def _event10_skippable(metadata: pq.FileMetaData) -> list[bool] | None:
     return skippable
 
 
+def _schema_key(metadata: pq.FileMetaData) -> str:
+    """The same for files of the same Parquet schema. (The schema's text begins with its
+    Python object's address: that line is left out, or no two files would share a key.)"""
+    text = str(metadata.schema)
+    if text.startswith("<"):
+        text = text.split("\n", 1)[-1]
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def _never_alerting(
-    metadata: pq.FileMetaData, queries: list[EventQuery], skippable: list[bool]
+    metadata: pq.FileMetaData, queries: list[EventQuery], columns: list[int], skippable: list[bool]
 ) -> list[int]:
     """Marks in `skippable` the row groups of event 10 only (statistics: `event.code` is "10"
     on every row) on which the statistics prove every query false (`rules.statistics`); returns
     per row group the event-10 rows so known (the rows of those marked, else 0)."""
     known = [0] * metadata.num_row_groups
-    columns = ["event.code", *(f for q in queries for f in walk_fields(q.condition))]
     for i in range(metadata.num_row_groups):
         if skippable[i]:
             continue

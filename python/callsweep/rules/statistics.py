@@ -65,32 +65,36 @@ class ColumnStats:
         return self.low is not None and self.high is not None
 
 
-def row_group_stats(
-    metadata: pq.FileMetaData, group: int, columns: Iterable[str] | None = None
-) -> dict[str, ColumnStats]:
-    """The statistics of the row group's top-level, non-nested columns (a list column's
-    statistics describe its elements, not its rows: left out), by column name; only those
-    named in `columns` when given."""
-    row_group = metadata.row_group(group)
-    names = metadata.schema.names
-    if columns is None:
-        wanted = range(row_group.num_columns)
-    else:
-        # Leaf column i is top-level column i only where no column is nested: else by path.
-        paths = {metadata.schema.column(i).path: i for i in range(row_group.num_columns)}
-        wanted = [paths[c] for c in dict.fromkeys(columns) if c in paths]
-    found: dict[str, ColumnStats] = {}
-    for i in wanted:
+def stats_columns(metadata: pq.FileMetaData, names: Iterable[str]) -> list[int]:
+    """The leaf columns of `names` that are top-level, non-nested columns (a list column's
+    statistics describe its elements, not its rows; a struct's fields are not columns)."""
+    top = set(metadata.schema.names)
+    leaves = {}
+    for i in range(len(metadata.schema)):
         leaf = metadata.schema.column(i)
-        if leaf.max_repetition_level > 0 or leaf.path not in names:
-            continue  # an element of a list, or a field of a struct: not a column of its own
-        stats = row_group.column(i).statistics
+        if leaf.max_repetition_level == 0 and leaf.path in top:
+            leaves[leaf.path] = i
+    return [leaves[n] for n in dict.fromkeys(names) if n in leaves]
+
+
+def row_group_stats(
+    metadata: pq.FileMetaData, group: int, columns: Iterable[int] | None = None
+) -> dict[str, ColumnStats]:
+    """The statistics of the row group's `columns` (leaf indices from `stats_columns`; by
+    default every top-level, non-nested column), by column name."""
+    row_group = metadata.row_group(group)
+    if columns is None:
+        columns = stats_columns(metadata, metadata.schema.names)
+    found: dict[str, ColumnStats] = {}
+    for i in columns:
+        chunk = row_group.column(i)
+        stats = chunk.statistics
         if stats is None or not stats.has_null_count:
             continue
         low = high = None
         if stats.has_min_max:
             low, high = stats.min, stats.max
-        found[leaf.path] = ColumnStats(row_group.num_rows, stats.null_count, low, high)
+        found[chunk.path_in_schema] = ColumnStats(row_group.num_rows, stats.null_count, low, high)
     return found
 
 
