@@ -154,17 +154,42 @@ def test_event_10_row_groups_the_rule_cannot_match_are_counted_but_not_read(tmp_
     assert sorted(pl.concat(full_alerts)["winlog.record_id"]) == expected
 
 
-def test_a_failed_write_on_the_writer_thread_is_raised(tmp_path: Path):
+def test_a_failed_write_on_the_writer_thread_is_raised(tmp_path: Path, monkeypatch):
     table = events(5000)
     writer = EventLayoutWriter(tmp_path / "events.parquet", table.schema, 64)
 
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
-    writer._writer.write_table = disk_full  # what pyarrow would raise on a full disk
+    # What pyarrow would raise on a full disk.
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
     with pytest.raises(OSError, match="No space left"):
         try:
             for batch in table.to_batches(max_chunksize=700):
                 writer.write(batch)
         finally:
             writer.close()
+
+
+def test_a_one_row_group_file_compresses_the_columns_that_hold_values(tmp_path: Path):
+    table = events(500)
+    table = table.append_column("never.set", pa.nulls(table.num_rows, pa.string()))
+    out = tmp_path / "events.parquet"
+    writer = EventLayoutWriter(out, table.schema)
+    writer.write(table.to_batches()[0])
+    writer.close()
+    metadata = pq.read_metadata(out)
+    assert metadata.num_row_groups == 1
+    group = metadata.row_group(0)
+    codecs = {
+        group.column(i).path_in_schema: group.column(i).compression
+        for i in range(group.num_columns)
+    }
+    assert codecs["never.set"] == "UNCOMPRESSED"
+    assert codecs["winlog.event_data.CallTrace"] == codecs["event.category.list.element"] == "ZSTD"
+    assert (
+        pl.read_parquet(out)
+        .drop(CALL_TRACE_PREFIX)
+        .sort("winlog.record_id")
+        .equals(pl.from_arrow(table).sort("winlog.record_id"))
+    )
