@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -154,19 +155,36 @@ class EventLayoutWriter:
                 self._writer = pq.ParquetWriter(self._path, self.schema, compression="zstd")
             self._writer.close()
 
-    def _write_table(self, table: pa.Table, row_group_rows: int) -> None:
-        """Writes `table` on the writer's thread, after the tables before it; at most
-        `WRITES_IN_FLIGHT` are held for writing (the caller waits for the oldest to be written
-        first), and a failure of one is raised here."""
-        while len(self._writing) >= WRITES_IN_FLIGHT:
-            self._writing.popleft().result()
+    def _writer_for_rows(self) -> pq.ParquetWriter:
+        """The writer of a file of several row groups, and its thread, opened on first use."""
         if self._writer is None:
             self._writer = pq.ParquetWriter(self._path, self.schema, **writer_options(self.schema))
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="callsweep-parquet")
+        return self._writer
+
+    def _submit(self, write: Callable[[pa.Table, int], None], table: pa.Table, rows: int) -> None:
+        """Runs `write(table, rows)` on the writer's thread, after the writes before it; at most
+        `WRITES_IN_FLIGHT` are held (the caller waits for the oldest to be done first), and a
+        failure of one is raised here."""
+        while len(self._writing) >= WRITES_IN_FLIGHT:
+            self._writing.popleft().result()
+        self._writer_for_rows()
         assert self._thread is not None
-        self._writing.append(
-            self._thread.submit(self._writer.write_table, table, row_group_size=row_group_rows)
-        )
+        self._writing.append(self._thread.submit(write, table, rows))
+
+    def _write_window(self, rows: pa.Table, min_rows: int) -> None:
+        """Writes a window of event-10 rows sorted by CallTrace prefix: the rare first modules
+        in one row group, then a row group per frequent module (on the writer's thread: the
+        sort is a copy of the window)."""
+        writer = self._writer_for_rows()
+        order = pc.sort_indices(rows, sort_keys=[(CALL_TRACE_PREFIX, "ascending")])
+        rows = rows.take(order)
+        rare, modules = module_runs(rows.column(CALL_TRACE_PREFIX), min_rows)
+        if rare:
+            together = pa.concat_tables([rows.slice(a, n) for a, n in rare])
+            writer.write_table(together, row_group_size=together.num_rows)
+        for first, count in modules:
+            writer.write_table(rows.slice(first, count), row_group_size=count)
 
     def _wait(self) -> None:
         while self._writing:
@@ -190,7 +208,7 @@ class EventLayoutWriter:
     def _flush(self, kind: str, rest: bool = False) -> None:
         """Writes the kind's full windows of `row_group_rows` rows (and with `rest`, what
         remains), keeping the remainder: every row group but a kind's last has exactly
-        `row_group_rows` rows, or for event 10 an eighth of that, but for a window's last."""
+        `row_group_rows` rows; event 10 is written window by window (`_write_window`)."""
         if not self._kind_rows[kind]:
             return
         table = pa.Table.from_batches(self._kinds[kind], self.schema)
@@ -200,16 +218,9 @@ class EventLayoutWriter:
             min_rows = max(1, min(TEN_MIN_GROUP_ROWS, window // 8))
             for start in range(0, whole, window):
                 rows = table.slice(start, min(window, whole - start))
-                order = pc.sort_indices(rows, sort_keys=[(CALL_TRACE_PREFIX, "ascending")])
-                rows = rows.take(order)
-                rare, modules = module_runs(rows.column(CALL_TRACE_PREFIX), min_rows)
-                if rare:
-                    together = pa.concat_tables([rows.slice(a, n) for a, n in rare])
-                    self._write_table(together, together.num_rows)
-                for first, count in modules:
-                    self._write_table(rows.slice(first, count), count)
+                self._submit(self._write_window, rows, min_rows)
         elif whole:
-            self._write_table(table.slice(0, whole), window)
+            self._submit(self._writer_for_rows().write_table, table.slice(0, whole), window)
         # Slices of the last batches: these hold rows of this kind only (whole one-kind
         # batches, or filtered parts that own their bytes), so nothing else is kept alive.
         remainder = table.slice(whole)
