@@ -97,44 +97,41 @@ pub(crate) fn push_guid(out: &mut String, g: &[u8; 16]) {
 /// Appends UTF-16LE text (unpaired surrogates become U+FFFD).
 pub(crate) fn push_utf16(out: &mut String, bytes: &[u8]) {
     let units = bytes.as_chunks::<2>().0;
-    out.reserve(units.len());
-    let mut rest = units;
-    let mut buf = [0u8; 256];
-    while !rest.is_empty() {
-        // Most text is ASCII: copy runs of it, four code units at a time.
-        let mut n = 0;
-        while n < buf.len() && n < rest.len() {
-            if rest.len() - n >= 4 && buf.len() - n >= 4 {
-                let quad = rest[n..n + 4].as_flattened();
-                let word = u64::from_le_bytes(quad.try_into().expect("8 bytes"));
-                if word & 0xff80_ff80_ff80_ff80 == 0 {
-                    buf[n] = quad[0];
-                    buf[n + 1] = quad[2];
-                    buf[n + 2] = quad[4];
-                    buf[n + 3] = quad[6];
-                    n += 4;
-                    continue;
-                }
-            }
-            let [lo, hi] = rest[n];
-            if hi != 0 || lo >= 0x80 {
+    // SAFETY: only ASCII bytes (each checked below) and whole UTF-8 encoded `char`s are
+    // appended, so the vector stays valid UTF-8.
+    let vec = unsafe { out.as_mut_vec() };
+    vec.reserve(units.len());
+    let mut i = 0;
+    while i < units.len() {
+        // Most text is ASCII: eight code units at a time, straight into the string.
+        while let Some(block) = units.get(i..i + 8) {
+            let block = block.as_flattened();
+            let a = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
+            let b = u64::from_le_bytes(block[8..].try_into().expect("8 bytes"));
+            if (a | b) & 0xff80_ff80_ff80_ff80 != 0 {
                 break;
             }
-            buf[n] = lo;
-            n += 1;
+            vec.extend_from_slice(&[
+                block[0], block[2], block[4], block[6], block[8], block[10], block[12], block[14],
+            ]);
+            i += 8;
         }
-        if n > 0 {
-            push_ascii(out, &buf[..n]);
-            rest = &rest[n..];
-            continue;
+        while let Some(&[lo, 0]) = units.get(i) {
+            if lo >= 0x80 {
+                break;
+            }
+            vec.push(lo);
+            i += 1;
         }
-        let other = rest
-            .iter()
-            .take_while(|u| !(u[1] == 0 && u[0] < 0x80))
-            .count();
-        let units = rest[..other].iter().map(|u| u16::from_le_bytes(*u));
-        out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
-        rest = &rest[other..];
+        let start = i;
+        while units.get(i).is_some_and(|&[lo, hi]| hi != 0 || lo >= 0x80) {
+            i += 1;
+        }
+        let other = units[start..i].iter().map(|u| u16::from_le_bytes(*u));
+        for c in char::decode_utf16(other) {
+            let mut buf = [0u8; 4];
+            vec.extend_from_slice(c.unwrap_or('\u{FFFD}').encode_utf8(&mut buf).as_bytes());
+        }
     }
 }
 
@@ -247,5 +244,27 @@ mod tests {
             assert_eq!(with(|s| push_utf16(s, &bytes)), text);
         }
         assert_eq!(with(|s| push_utf16(s, &[0x00, 0xd8, b'x', 0])), "\u{FFFD}x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn utf16_is_decoded_as_std_decodes_it(
+            // Mostly ASCII, with runs around the eight-unit blocks, non-ASCII, surrogates.
+            units in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => 0x20u16..0x7f,
+                    1 => 0x80u16..0x800,
+                    1 => 0xd800u16..0xe000,
+                    1 => proptest::num::u16::ANY,
+                ],
+                0..40,
+            ),
+        ) {
+            let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+            proptest::prop_assert_eq!(
+                with(|s| push_utf16(s, &bytes)),
+                String::from_utf16_lossy(&units)
+            );
+        }
     }
 }
