@@ -89,6 +89,7 @@ class EventLayoutWriter:
         self.schema = layout_schema(events)
         self.row_group_rows = row_group_rows
         self._path = path
+        self._casts: list[int] | None = None  # the columns `_plain` casts
         # Opened with the first table: its options depend on whether the file is one row group.
         self._writer: pq.ParquetWriter | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -128,10 +129,13 @@ class EventLayoutWriter:
     def _plain(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """`batch` in the written schema: its dictionary columns cast (`RecordBatch.cast`
         would cast each of the 113 columns, a tenth of the time spent on a small file)."""
-        arrays = [
-            column if column.type == field.type else column.cast(field.type)
-            for column, field in zip(batch.columns, self.schema, strict=True)
-        ]
+        if self._casts is None:  # the batches of one input share their schema
+            written = self.schema.types
+            self._casts = [i for i, t in enumerate(batch.schema.types) if t != written[i]]
+        arrays = batch.columns
+        for i in self._casts:
+            arrays[i] = arrays[i].cast(self.schema.field(i).type)
+        # (A batch of other types than the first fails here, naming the column.)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def close(self) -> None:
@@ -257,21 +261,30 @@ def single_row_group_options(table: pa.Table) -> dict[str, object]:
     log of one kind of event). Those hold only definition levels, which zstd cannot shrink, and
     a zstd context per column chunk cost more than decoding such a file: 12 ms per sample file
     written against 5 ms, measured over the samples of ../shared/data."""
-    empty = {
-        f.name for f, c in zip(table.schema, table.columns, strict=True) if c.null_count == len(c)
-    }
-    if not empty:
+    rows = table.num_rows
+    empty = [c.null_count == rows for c in table.columns]
+    if not any(empty):
         return writer_options(table.schema)
-    codecs: dict[str, str] = {}
-    for f in table.schema:
-        # Per-column options name leaf columns: a list's values are `<name>.list.element`.
-        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
-        leaf = f"{f.name}.list.element" if listed else f.name
-        codecs[leaf] = "none" if f.name in empty else "zstd"
+    leaves, repeating = _column_facts(table.schema)
+    codecs = {
+        leaf: "none" if no_value else "zstd" for leaf, no_value in zip(leaves, empty, strict=True)
+    }
     dictionary = [
-        f.name for f in table.schema if f.name not in empty and not distinct_values(f.name)
+        f.name
+        for f, no_value, rep in zip(table.schema, empty, repeating, strict=True)
+        if rep and not no_value
     ]
     return {"compression": codecs, "use_dictionary": dictionary}
+
+
+def _column_facts(schema: pa.Schema) -> tuple[list[str], list[bool]]:
+    """Per column: the leaf column name that per-column writer options take (a list's values
+    are `<name>.list.element`), and whether its values repeat (`distinct_values`)."""
+    leaves = []
+    for f in schema:
+        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+        leaves.append(f"{f.name}.list.element" if listed else f.name)
+    return leaves, [not distinct_values(f.name) for f in schema]
 
 
 def _kind_rank(code: pa.Array | pa.ChunkedArray) -> pa.Array:
