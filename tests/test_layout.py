@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from callsweep import scan, synthetic
-from callsweep.layout import CALL_TRACE_PREFIX, TEN_MIN_GROUP_ROWS, EventLayoutWriter
+from callsweep.layout import CALL_TRACE_PREFIX, TEN_MIN_GROUP_ROWS, TEN_WINDOW, EventLayoutWriter
 from callsweep.scan import Part, Scanner
 
 
@@ -58,11 +58,12 @@ def test_every_row_is_kept_and_each_row_group_is_one_kind(tmp_path: Path, row_gr
     # Full row groups, but for the last of each other kind (codes before and after "10").
     others = [size for size, ten in zip(sizes, kinds, strict=True) if not ten]
     assert sum(size != row_group_rows for size in others) <= 2
-    # Event 10 in windows of `row_group_rows` rows, each ordered by the stored CallTrace
+    # Event 10 in windows of `TEN_WINDOW` row groups' rows, each ordered by the stored CallTrace
     # prefix and cut by first frame module: a row group of the rare modules of the window
     # first, then a row group per frequent module.
     file = pq.ParquetFile(out)
-    min_rows = max(1, min(TEN_MIN_GROUP_ROWS, row_group_rows // 8))
+    ten_window = row_group_rows * TEN_WINDOW
+    min_rows = max(1, min(TEN_MIN_GROUP_ROWS, ten_window // 8))
     window = 0
     for i, ten in enumerate(kinds):
         if not ten:
@@ -73,7 +74,7 @@ def test_every_row_is_kept_and_each_row_group_is_one_kind(tmp_path: Path, row_gr
         counts = Counter(None if p is None else re.split(r"[+|]", p)[0] for p in prefixes)
         one_module = len(counts) == 1 and len(prefixes) >= min_rows
         assert one_module or (window == 0 and max(counts.values()) < min_rows), counts
-        window = (window + len(prefixes)) % row_group_rows
+        window = (window + len(prefixes)) % ten_window
     assert sum(size for size, ten in zip(sizes, kinds, strict=True) if ten) == (
         pl.from_arrow(table).filter(pl.col("event.code") == "10").height
     )

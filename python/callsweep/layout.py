@@ -10,9 +10,9 @@
 * A stored CallTrace prefix, `winlog.event_data.CallTrace[:64]` (see `rules.prefix`): the
   rule's CallTrace patterns are anchored prefixes, decided on the first 64 characters, which
   repeat endlessly where whole CallTraces are nearly all distinct.
-* Event 10 rows ordered by their CallTrace prefix, window by window (each `row_group_rows`
-  rows of event 10, in arrival order, are sorted), and cut into row groups by first frame
-  module: each module (the text before the first `+` or `|`) with at least
+* Event 10 rows ordered by their CallTrace prefix, window by window (each `TEN_WINDOW` row
+  groups' worth of event-10 rows, in arrival order, are sorted), and cut into row groups by
+  first frame module: each module (the text before the first `+` or `|`) with at least
   `TEN_MIN_GROUP_ROWS` rows in the window gets a row group of its own; the rarer ones share
   one row group, written first, so that what a scan must read of a window is one run.
   Nearly every CallTrace starts in a few ntdll / WOW64 modules; the rows whose first frame is
@@ -49,14 +49,22 @@ from callsweep.rules.prefix import prefix_column
 CALL_TRACE = "winlog.event_data.CallTrace"
 PREFIX_CHARS = 64
 CALL_TRACE_PREFIX = prefix_column(CALL_TRACE, PREFIX_CHARS)
-ROW_GROUP_ROWS = 128 * 1024
+# Rows per row group (and at most in a file written as one row group). Memory holds up to one
+# row group per kind and a window of event 10 (and the decoder's batches in flight): converting
+# a 1 GB Sysmon log (800,000 events) peaked at 1,019 MiB with 128k-row groups, 908 MiB with
+# these; at 256 MB, 547 MiB.
+ROW_GROUP_ROWS = 64 * 1024
+# Event-10 rows sorted at once, in row groups' worth: the more, the fewer the row groups that
+# mix first frame modules.
+TEN_WINDOW = 2
 # A first frame module with this many event-10 rows in a window gets a row group of its own
 # (at most an eighth of the window, for small row groups): fewer rows would cost more to
 # write and plan (a few ms per row group) than skipping them saves.
 TEN_MIN_GROUP_ROWS = 4096
 # Tables handed to the writer's thread and not yet written, at most: while one is written the
-# next waits, so the caller (and the decoder behind it) need not.
-WRITES_IN_FLIGHT = 2
+# caller (and the decoder behind it) gathers the next. Each more is a row group held: 210 MiB
+# more at the peak on a 1 GB Sysmon log, for no measurable speed.
+WRITES_IN_FLIGHT = 1
 _KINDS = ("before", "ten", "after")
 
 
@@ -206,17 +214,17 @@ class EventLayoutWriter:
             if part.num_rows:
                 self._kinds[kind].append(part)
                 self._kind_rows[kind] += part.num_rows
-                if self._kind_rows[kind] >= self.row_group_rows:
+                if self._kind_rows[kind] >= self._window(kind):
                     self._flush(kind)
 
     def _flush(self, kind: str, rest: bool = False) -> None:
-        """Writes the kind's full windows of `row_group_rows` rows (and with `rest`, what
-        remains), keeping the remainder: every row group but a kind's last has exactly
-        `row_group_rows` rows; event 10 is written window by window (`_write_window`)."""
+        """Writes the kind's full windows (and with `rest`, what remains), keeping the
+        remainder: every row group but a kind's last has exactly `row_group_rows` rows; event
+        10 is written window by window of `TEN_WINDOW` times that (`_write_window`)."""
         if not self._kind_rows[kind]:
             return
         table = pa.Table.from_batches(self._kinds[kind], self.schema)
-        window = self.row_group_rows
+        window = self._window(kind)
         whole = table.num_rows if rest else table.num_rows // window * window
         if whole and kind == "ten" and CALL_TRACE_PREFIX in self.schema.names:
             min_rows = max(1, min(TEN_MIN_GROUP_ROWS, window // 8))
@@ -230,6 +238,10 @@ class EventLayoutWriter:
         remainder = table.slice(whole)
         self._kinds[kind] = remainder.to_batches() if remainder.num_rows else []
         self._kind_rows[kind] = remainder.num_rows
+
+    def _window(self, kind: str) -> int:
+        """Rows of a kind written at once."""
+        return self.row_group_rows * (TEN_WINDOW if kind == "ten" else 1)
 
 
 # Column name endings of nearly distinct values: dictionary encoding them only costs.
