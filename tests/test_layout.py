@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -59,22 +58,33 @@ def test_every_row_is_kept_and_each_row_group_is_one_kind(tmp_path: Path, row_gr
     others = [size for size, ten in zip(sizes, kinds, strict=True) if not ten]
     assert sum(size != row_group_rows for size in others) <= 2
     # Event 10 in windows of `TEN_WINDOW` row groups' rows, each ordered by the stored CallTrace
-    # prefix and cut by first frame module: a row group of the rare modules of the window
-    # first, then a row group per frequent module.
-    file = pq.ParquetFile(out)
+    # prefix and cut by first frame module: a row group per module with `min_rows` rows in its
+    # window; the rows of the rarer modules, gathered across windows, in row groups of their own.
     ten_window = row_group_rows * TEN_WINDOW
     min_rows = max(1, min(TEN_MIN_GROUP_ROWS, ten_window // 8))
-    window = 0
+    arrived = pl.from_arrow(table).filter(pl.col("event.code") == "10")
+    module = pl.col("winlog.event_data.CallTrace").str.slice(0, 64).str.extract(r"^([^+|]*)")
+    arrived = arrived.with_row_index().with_columns(
+        module.alias("module"), (pl.col("index") // ten_window).alias("window")
+    )
+    rare_ids = set(arrived.filter(pl.len().over("window", "module") < min_rows)["winlog.record_id"])
+    file = pq.ParquetFile(out)
+    gathered = []
     for i, ten in enumerate(kinds):
         if not ten:
             continue
-        prefixes = file.read_row_group(i, columns=[CALL_TRACE_PREFIX]).column(0).to_pylist()
-        present = [p for p in prefixes if p is not None]
-        assert prefixes[: len(present)] == present and present == sorted(present)
-        counts = Counter(None if p is None else re.split(r"[+|]", p)[0] for p in prefixes)
-        one_module = len(counts) == 1 and len(prefixes) >= min_rows
-        assert one_module or (window == 0 and max(counts.values()) < min_rows), counts
-        window = (window + len(prefixes)) % ten_window
+        group = file.read_row_group(i, columns=[CALL_TRACE_PREFIX, "winlog.record_id"])
+        prefixes = group.column(0).to_pylist()
+        ids = group.column(1).to_pylist()
+        modules = {None if p is None else re.split(r"[+|]", p)[0] for p in prefixes}
+        if rare_ids.isdisjoint(ids):
+            assert len(modules) == 1 and len(ids) >= min_rows, modules
+            present = [p for p in prefixes if p is not None]
+            assert prefixes[: len(present)] == present and present == sorted(present)
+        else:
+            assert rare_ids.issuperset(ids)
+            gathered += ids
+    assert sorted(gathered) == sorted(rare_ids)
     assert sum(size for size, ten in zip(sizes, kinds, strict=True) if ten) == (
         pl.from_arrow(table).filter(pl.col("event.code") == "10").height
     )

@@ -13,8 +13,9 @@
 * Event 10 rows ordered by their CallTrace prefix, window by window (each `TEN_WINDOW` row
   groups' worth of event-10 rows, in arrival order, are sorted), and cut into row groups by
   first frame module: each module (the text before the first `+` or `|`) with at least
-  `TEN_MIN_GROUP_ROWS` rows in the window gets a row group of its own; the rarer ones share
-  one row group, written first, so that what a scan must read of a window is one run.
+  `TEN_MIN_GROUP_ROWS` rows in the window gets a row group of its own; the rows of rarer ones
+  are gathered across windows into shared row groups (one per `row_group_rows` of them, and
+  the rest at the end), so that what a scan must read is a few runs.
   Nearly every CallTrace starts in a few ntdll / WOW64 modules; the rows whose first frame is
   elsewhere (what the rule looks for) are rare. So most event-10 row groups hold one first
   module, their prefix statistics prove that a prefix pattern (the rule's ntdll ones)
@@ -98,6 +99,9 @@ class EventLayoutWriter:
         self.row_group_rows = row_group_rows
         self._path = path
         self._casts: list[int] | None = None  # the columns `_plain` casts
+        # Event-10 rows of rare first modules, gathered on the writer's thread (`_write_window`).
+        self._rare: list[pa.Table] = []
+        self._rare_rows = 0
         # Opened with the first table: its options depend on whether the file is one row group.
         self._writer: pq.ParquetWriter | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -160,6 +164,8 @@ class EventLayoutWriter:
             for kind in _KINDS:
                 self._flush(kind, rest=True)
             self._wait()
+            if self._rare:  # the writer's thread is done: written here
+                self._write_rare(self._writer_for_rows())
         finally:
             if self._thread is not None:
                 self._thread.shutdown(wait=True)
@@ -185,18 +191,30 @@ class EventLayoutWriter:
         self._writing.append(self._thread.submit(write, table, rows))
 
     def _write_window(self, rows: pa.Table, min_rows: int) -> None:
-        """Writes a window of event-10 rows sorted by CallTrace prefix: the rare first modules
-        in one row group, then a row group per frequent module (on the writer's thread: the
-        sort is a copy of the window)."""
+        """Writes a window of event-10 rows sorted by CallTrace prefix: a row group per frequent
+        first module; the rows of rare ones are gathered across windows (`_write_rare`). On the
+        writer's thread: the sort is a copy of the window."""
         writer = self._writer_for_rows()
         order = pc.sort_indices(rows, sort_keys=[(CALL_TRACE_PREFIX, "ascending")])
         rows = rows.take(order)
         rare, modules = module_runs(rows.column(CALL_TRACE_PREFIX), min_rows)
         if rare:
-            together = pa.concat_tables([rows.slice(a, n) for a, n in rare])
-            writer.write_table(together, row_group_size=together.num_rows)
+            # Taken, not sliced: a slice would keep the whole window alive.
+            picked = pa.array([i for a, n in rare for i in range(a, a + n)], pa.int64())
+            self._rare.append(rows.take(picked))
+            self._rare_rows += len(picked)
+            if self._rare_rows >= self.row_group_rows:
+                self._write_rare(writer)
         for first, count in modules:
             writer.write_table(rows.slice(first, count), row_group_size=count)
+
+    def _write_rare(self, writer: pq.ParquetWriter) -> None:
+        """The event-10 rows of rare first modules gathered so far, as one row group: what a
+        scan for the rule must read is then one run of row groups, not one per window."""
+        if self._rare:
+            together = pa.concat_tables(self._rare)
+            writer.write_table(together, row_group_size=together.num_rows)
+            self._rare, self._rare_rows = [], 0
 
     def _wait(self) -> None:
         while self._writing:
