@@ -27,7 +27,7 @@ if not _native.is_release_build():  # pragma: no cover - depends on how the pack
 
 # Types the kernel reads as they are; anything else is cast to strings first, as Elasticsearch
 # indexes a number in a keyword field as its decimal text.
-_NATIVE_TYPES = (pl.String, pl.Categorical, pl.Enum)
+NATIVE_TYPES = (pl.String, pl.Categorical, pl.Enum)
 
 
 @dataclass
@@ -66,10 +66,10 @@ def kernel_input(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """`expr` cast, if need be, to a type the kernel reads: strings stay as they are (string
     views, categoricals), anything else becomes its text, as a keyword field indexes it."""
     if isinstance(dtype, pl.List):
-        if isinstance(dtype.inner, _NATIVE_TYPES):
+        if isinstance(dtype.inner, NATIVE_TYPES):
             return expr
         return expr.cast(pl.List(pl.String))
-    if isinstance(dtype, _NATIVE_TYPES):
+    if isinstance(dtype, NATIVE_TYPES):
         return expr
     return expr.cast(pl.String)
 
@@ -85,9 +85,9 @@ def match_series(series: pl.Series, patterns: str | Iterable[str]) -> pl.Series:
         # the C data interface does not allow, so it is answered here.)
         return pl.Series(series.name, [False] * series.len(), dtype=pl.Boolean)
     if isinstance(dtype, pl.List):
-        if not isinstance(dtype.inner, _NATIVE_TYPES):
+        if not isinstance(dtype.inner, NATIVE_TYPES):
             series = series.cast(pl.List(pl.String))
-    elif not isinstance(dtype, _NATIVE_TYPES):
+    elif not isinstance(dtype, NATIVE_TYPES):
         series = series.cast(pl.String)
     result = compiled.match_arrow(series)
     return pl.Series(series.name, result)

@@ -34,7 +34,7 @@ from callsweep.rules.ast import (
     Value,
     Wildcard,
 )
-from callsweep.wildcard import COUNTS, kernel_input, wildcard
+from callsweep.wildcard import COUNTS, NATIVE_TYPES, kernel_input, wildcard
 
 Schema = Mapping[str, pl.DataType]
 
@@ -186,19 +186,50 @@ class _ProgramBuilder:
                 return ("const", v)
             case BooleanColumn(name=name):
                 return ("column", self._add(pl.col(name)))
-            case Wildcard(field=f, patterns=patterns, case_sensitive=False):
+            case Wildcard(field=f, patterns=patterns, case_sensitive=case_sensitive):
                 if f not in self.schema:
                     return ("const", False)
-                if f not in self._wildcard_columns:
-                    self._wildcard_columns[f] = self._add(kernel_input(pl.col(f), self.schema[f]))
-                self.patterns.extend(patterns)
-                return ("wildcard", self._wildcard_columns[f], list(patterns))
+                if not case_sensitive:
+                    self.patterns.extend(patterns)
+                return ("like" if case_sensitive else "wildcard", self._field(f), list(patterns))
+            case Compare(field=f, op="==", value=str(v)) if _native_strings(f, self.schema):
+                # In the program rather than computed by polars on every row: `==` and `in`
+                # then run only on the rows the earlier conjuncts left, and on a dictionary
+                # column once per distinct value.
+                return ("equals", self._field(f), [v])
+            case InSet(field=f, values=values, case_insensitive=False) if (
+                _native_strings(f, self.schema)
+                and 0 < len(values) <= _NATIVE_SET_MAX
+                and all(isinstance(v, str) for v in values)
+            ):
+                return ("equals", self._field(f), list(values))
             case _:
                 return ("column", self._add(compile_node(node, self.schema)))
+
+    def _field(self, name: str) -> int:
+        """The column of `name` as the kernel reads it, added once per program."""
+        if name not in self._wildcard_columns:
+            column = kernel_input(pl.col(name), self.schema[name])
+            self._wildcard_columns[name] = self._add(column)
+        return self._wildcard_columns[name]
 
     def _add(self, expr: pl.Expr) -> int:
         self.columns.append(expr)
         return len(self.columns) - 1
+
+
+# Up to this many values an `in` test is a list of literals in the kernel; a longer list is
+# left to polars' hashed `is_in`.
+_NATIVE_SET_MAX = 32
+
+
+def _native_strings(field: str, schema: Schema) -> bool:
+    """Whether `field` holds strings the kernel reads as they are (strings, categoricals, or
+    lists of them), so that string equality there is byte equality, as in polars."""
+    dtype = schema.get(field)
+    if isinstance(dtype, pl.List):
+        dtype = dtype.inner
+    return dtype is not None and isinstance(dtype, NATIVE_TYPES)
 
 
 def _is_cheap(node: Node) -> bool:

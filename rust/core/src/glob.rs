@@ -10,6 +10,10 @@
 //! Matching works on the UTF-8 bytes of the value. Folding only ASCII bytes is exactly
 //! "ASCII-only case folding" because every byte of a multi-byte UTF-8 sequence is >= 0x80 and
 //! so never equals a folded ASCII byte.
+//!
+//! The same machinery decides EQL's case-sensitive tests: `like` patterns (`*` and `?` as above,
+//! characters compared exactly) and string equality (`==`, `in`: the value is a literal, `*` and
+//! `?` included), so that they run inside a rule's native program, with its short-circuits.
 
 use memchr::{memchr, memchr2};
 
@@ -65,20 +69,44 @@ enum Piece {
 /// exactly when `h | m == l`: for a letter, `h | 0x20 == l` holds only for `l` and its
 /// upper-case form `l - 0x20` (both ASCII); elsewhere the mask is 0 and bytes must be equal. So
 /// a whole 64-bit word compares in three instructions, with no per-byte branches.
+///
+/// A case-sensitive literal has `lower` as written and a zero mask: bytes must be equal.
+///
+/// `anchor` is the byte a search for the literal looks for first (`find_fold`): the one least
+/// likely to occur in paths and call traces, so that the search stops rarely on a false start
+/// (in `*unknown(*` the `(`, not the `u` of every `ntdll`).
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Folded {
     lower: Vec<u8>,
     mask: Vec<u8>,
+    anchor: usize,
 }
 
 impl Folded {
-    fn new(bytes: Vec<u8>) -> Folded {
-        let lower: Vec<u8> = bytes.iter().map(|b| b.to_ascii_lowercase()).collect();
-        let mask = lower
+    fn new(bytes: Vec<u8>, fold: bool) -> Folded {
+        let lower: Vec<u8> = if fold {
+            bytes.iter().map(|b| b.to_ascii_lowercase()).collect()
+        } else {
+            bytes
+        };
+        let mask: Vec<u8> = lower
             .iter()
-            .map(|b| if b.is_ascii_lowercase() { 0x20 } else { 0 })
+            .map(|b| {
+                if fold && b.is_ascii_lowercase() {
+                    0x20
+                } else {
+                    0
+                }
+            })
             .collect();
-        Folded { lower, mask }
+        let anchor = (0..lower.len())
+            .min_by_key(|&i| (anchor_rank(lower[i], mask[i] != 0), i))
+            .unwrap_or(0);
+        Folded {
+            lower,
+            mask,
+            anchor,
+        }
     }
 
     #[inline]
@@ -113,6 +141,32 @@ impl Folded {
     fn is_prefix_of(&self, hay: &[u8]) -> bool {
         hay.len() >= self.len() && self.eq(&hay[..self.len()])
     }
+
+    /// The literal and `head` agree on the bytes they both have.
+    #[inline]
+    fn agrees_with_start(&self, head: &[u8]) -> bool {
+        let n = head.len().min(self.len());
+        head[..n]
+            .iter()
+            .zip(&self.lower[..n])
+            .zip(&self.mask[..n])
+            .all(|((h, l), m)| h | m == *l)
+    }
+}
+
+/// How often a byte is expected in the values searched (paths, call traces), lowest first. A
+/// letter that folds counts for both cases. A rough table is enough: it only picks where a
+/// search looks first, never what it finds.
+fn anchor_rank(byte: u8, folds: bool) -> u8 {
+    match byte {
+        _ if folds => 250,
+        b'a'..=b'z' => 200,
+        b'0'..=b'9' | b'\\' | b'.' | b'+' | b'|' | b':' | b' ' => 180,
+        b'A'..=b'Z' => 150,
+        b'_' | b'-' | b'/' => 120,
+        0x80.. => 90,
+        _ => 50,
+    }
 }
 
 #[inline(always)]
@@ -121,14 +175,31 @@ fn word(bytes: &[u8]) -> u64 {
 }
 
 impl Pattern {
-    /// Compiles `source` (already unescaped: the EQL string `"a\\b"` is the pattern `a\b`).
+    /// Compiles `source` (already unescaped: the EQL string `"a\\b"` is the pattern `a\b`),
+    /// ASCII case folded, as `:` and `like~` compare.
     pub fn new(source: &str) -> Pattern {
+        Pattern::with_case(source, false)
+    }
+
+    /// Compiles `source` with letters folded (`:`, `like~`) or compared exactly (`like`).
+    pub fn with_case(source: &str, case_sensitive: bool) -> Pattern {
         let parts: Vec<&str> = source.split('*').collect();
-        let segments: Vec<Segment> = parts.iter().map(|p| Segment::parse(p)).collect();
+        let segments: Vec<Segment> = parts
+            .iter()
+            .map(|p| Segment::parse(p, !case_sensitive))
+            .collect();
         let strategy = choose_strategy(segments);
         Pattern {
             source: source.to_owned(),
             strategy,
+        }
+    }
+
+    /// Equality with `value`, byte for byte (`==`, `in`): every character stands for itself.
+    pub fn literal(value: &str) -> Pattern {
+        Pattern {
+            source: value.to_owned(),
+            strategy: Strategy::Exact(Folded::new(value.as_bytes().to_vec(), false)),
         }
     }
 
@@ -165,6 +236,19 @@ impl Pattern {
             Strategy::Contains(lit) => find_fold(hay, lit, 0).is_some(),
             Strategy::Anything => true,
             Strategy::Segments { head, middle, tail } => match_segments(hay, head, middle, tail),
+        }
+    }
+
+    /// Whether a value longer than `head` and starting with it may match: false only when the
+    /// first bytes alone rule the value out. The kernel asks this of the four bytes a string
+    /// view holds inline, and so skips reading most values that fail an anchored pattern.
+    #[inline]
+    pub fn may_start_with(&self, head: &[u8]) -> bool {
+        match &self.strategy {
+            Strategy::Exact(lit) | Strategy::Prefix(lit) => lit.agrees_with_start(head),
+            Strategy::PrefixSlots(seg) | Strategy::Slots(seg) => seg.may_start(head),
+            Strategy::Segments { head: first, .. } => first.may_start(head),
+            Strategy::Suffix(_) | Strategy::Contains(_) | Strategy::Anything => true,
         }
     }
 }
@@ -222,28 +306,46 @@ fn choose_strategy(mut segments: Vec<Segment>) -> Strategy {
 }
 
 impl Segment {
-    fn parse(text: &str) -> Segment {
+    fn parse(text: &str, fold: bool) -> Segment {
         let mut pieces = Vec::new();
         let mut literal = Vec::new();
         for ch in text.chars() {
             if ch == '?' {
                 if !literal.is_empty() {
-                    pieces.push(Piece::Literal(Folded::new(std::mem::take(&mut literal))));
+                    let bytes = std::mem::take(&mut literal);
+                    pieces.push(Piece::Literal(Folded::new(bytes, fold)));
                 }
                 pieces.push(Piece::AnyChar);
             } else {
                 let mut buf = [0u8; 4];
-                literal.extend(
-                    ch.encode_utf8(&mut buf)
-                        .bytes()
-                        .map(|b| b.to_ascii_lowercase()),
-                );
+                literal.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
             }
         }
         if !literal.is_empty() {
-            pieces.push(Piece::Literal(Folded::new(literal)));
+            pieces.push(Piece::Literal(Folded::new(literal, fold)));
         }
         Segment { pieces }
+    }
+
+    /// Whether a value starting with `head` (and longer) may match the segment at its start.
+    #[inline]
+    fn may_start(&self, head: &[u8]) -> bool {
+        let mut at = 0;
+        for piece in &self.pieces {
+            if at >= head.len() {
+                return true;
+            }
+            match piece {
+                Piece::Literal(lit) => {
+                    if !lit.agrees_with_start(&head[at..]) {
+                        return false;
+                    }
+                    at += lit.len();
+                }
+                Piece::AnyChar => at += utf8_width(head[at]),
+            }
+        }
+        true
     }
 
     fn as_literal(&self) -> Option<Folded> {
@@ -373,18 +475,23 @@ fn utf8_width(lead: u8) -> usize {
     }
 }
 
-/// Leftmost occurrence of `lit` in `hay` at or after `from`, up to ASCII case.
+/// Leftmost occurrence of `lit` in `hay` at or after `from`, up to ASCII case (for a folded
+/// literal). Candidates are found by searching for the literal's anchor byte: every occurrence
+/// starting at `p` has it at `p + anchor`, so taking candidates in order finds the leftmost.
 fn find_fold(hay: &[u8], lit: &Folded, from: usize) -> Option<usize> {
-    let Some(&first) = lit.lower.first() else {
+    if lit.lower.is_empty() {
         return (from <= hay.len()).then_some(from);
-    };
+    }
+    let k = lit.anchor;
+    let byte = lit.lower[k];
+    let folds = lit.mask[k] != 0;
     let mut start = from;
     while start + lit.len() <= hay.len() {
-        let window = &hay[start..=hay.len() - lit.len()];
-        let offset = if first.is_ascii_lowercase() {
-            memchr2(first, first.to_ascii_uppercase(), window)?
+        let window = &hay[start + k..=hay.len() - lit.len() + k];
+        let offset = if folds {
+            memchr2(byte, byte.to_ascii_uppercase(), window)?
         } else {
-            memchr(first, window)?
+            memchr(byte, window)?
         };
         let p = start + offset;
         if lit.eq(&hay[p..p + lit.len()]) {
@@ -402,9 +509,28 @@ pub struct PatternSet {
 }
 
 impl PatternSet {
+    /// Wildcard patterns, ASCII case folded (`:`, `like~`).
     pub fn new<S: AsRef<str>>(sources: &[S]) -> PatternSet {
+        PatternSet::with_case(sources, false)
+    }
+
+    /// Wildcard patterns, folded or compared exactly (`like`).
+    pub fn with_case<S: AsRef<str>>(sources: &[S], case_sensitive: bool) -> PatternSet {
         PatternSet {
-            patterns: sources.iter().map(|s| Pattern::new(s.as_ref())).collect(),
+            patterns: sources
+                .iter()
+                .map(|s| Pattern::with_case(s.as_ref(), case_sensitive))
+                .collect(),
+        }
+    }
+
+    /// Equality with any of `values`, byte for byte (`==`, `in`).
+    pub fn literals<S: AsRef<str>>(values: &[S]) -> PatternSet {
+        PatternSet {
+            patterns: values
+                .iter()
+                .map(|v| Pattern::literal(v.as_ref()))
+                .collect(),
         }
     }
 
@@ -416,6 +542,12 @@ impl PatternSet {
     pub fn is_match(&self, value: &str) -> bool {
         self.patterns.iter().any(|p| p.is_match(value))
     }
+
+    /// Whether a value longer than `head` and starting with it may match some pattern.
+    #[inline]
+    pub fn may_start_with(&self, head: &[u8]) -> bool {
+        self.patterns.iter().any(|p| p.may_start_with(head))
+    }
 }
 
 #[cfg(test)]
@@ -426,6 +558,10 @@ mod tests {
 
     /// The reference: a plain dynamic programme over characters, written from the definition.
     fn reference(pattern: &str, value: &str) -> bool {
+        reference_with_case(pattern, value, false)
+    }
+
+    fn reference_with_case(pattern: &str, value: &str, case_sensitive: bool) -> bool {
         let p: Vec<char> = pattern.chars().collect();
         let v: Vec<char> = value.chars().collect();
         // m[i][j]: p[..i] matches v[..j]
@@ -440,7 +576,9 @@ mod tests {
                         j > 0
                             && m[i - 1][j - 1]
                             && (c == v[j - 1]
-                                || (c.is_ascii() && c.eq_ignore_ascii_case(&v[j - 1])))
+                                || (!case_sensitive
+                                    && c.is_ascii()
+                                    && c.eq_ignore_ascii_case(&v[j - 1])))
                     }
                 };
             }
@@ -500,6 +638,38 @@ mod tests {
     }
 
     #[test]
+    fn case_sensitive_and_literal_cases() {
+        let unknown = Pattern::with_case("*UNKNOWN(*", true);
+        assert!(unknown.is_match("C:\\x.dll+1|UNKNOWN(0000)"));
+        assert!(!unknown.is_match("C:\\x.dll+1|unknown(0000)"));
+        assert!(Pattern::new("*UNKNOWN(*").is_match("C:\\x.dll+1|unknown(0000)"));
+        assert!(Pattern::with_case("a?c", true).is_match("a日c"));
+        assert!(Pattern::literal("0x1fffff").is_match("0x1fffff"));
+        assert!(!Pattern::literal("0x1fffff").is_match("0x1FFFFF"));
+        assert!(Pattern::literal("a*").is_match("a*"));
+        assert!(!Pattern::literal("a*").is_match("ab"));
+        // The anchor of a search is the rarest byte, wherever it sits in the literal.
+        let contains = Pattern::new("*unknown(*");
+        assert!(contains.is_match("(((unknown((("));
+        assert!(contains.is_match("UnKnOwN("));
+        assert!(!contains.is_match("unknown)unknown"));
+    }
+
+    #[test]
+    fn first_bytes_rule_out_anchored_patterns() {
+        let ntdll = Pattern::new("?:\\WINDOWS\\SYSTEM32\\ntdll.dll*");
+        assert!(ntdll.may_start_with(b"C:\\W"));
+        assert!(ntdll.may_start_with(b"c:\\w"));
+        assert!(!ntdll.may_start_with(b"UNKN"));
+        assert!(!ntdll.may_start_with(b"C:\\P"));
+        // `?` takes a whole character, however many bytes.
+        assert!(ntdll.may_start_with("é:\\".as_bytes()));
+        assert!(Pattern::new("*x").may_start_with(b"abcd"));
+        assert!(!Pattern::with_case("UNKNOWN(*", true).may_start_with(b"unkn"));
+        assert!(!Pattern::literal("0x1fffff").may_start_with(b"0x14"));
+    }
+
+    #[test]
     fn anything_matches_empty() {
         assert!(Pattern::new("*").is_match(""));
         assert!(!Pattern::new("?").is_match(""));
@@ -531,6 +701,53 @@ mod tests {
                 reference(&pattern, &value),
                 "pattern {:?} value {:?}", pattern, value
             );
+        }
+
+        #[test]
+        fn case_sensitive_agrees_with_reference(
+            pattern in prop::collection::vec(pattern_char(), 0..8),
+            value in prop::collection::vec(alphabet(), 0..12),
+        ) {
+            let pattern: String = pattern.into_iter().collect();
+            let value: String = value.into_iter().collect();
+            prop_assert_eq!(
+                Pattern::with_case(&pattern, true).is_match(&value),
+                reference_with_case(&pattern, &value, true),
+                "pattern {:?} value {:?}", pattern, value
+            );
+        }
+
+        #[test]
+        fn a_literal_is_byte_equality(
+            literal in prop::collection::vec(pattern_char(), 0..6),
+            value in prop::collection::vec(pattern_char(), 0..6),
+        ) {
+            let literal: String = literal.into_iter().collect();
+            let value: String = value.into_iter().collect();
+            prop_assert_eq!(Pattern::literal(&literal).is_match(&value), literal == value);
+            prop_assert!(Pattern::literal(&literal).is_match(&literal));
+        }
+
+        /// The check on a value's first bytes never rules out a value that matches: the
+        /// kernel skips a value on its word alone.
+        #[test]
+        fn the_first_bytes_never_rule_out_a_match(
+            pattern in prop::collection::vec(pattern_char(), 0..8),
+            value in prop::collection::vec(alphabet(), 0..12),
+            head in 0usize..6,
+            case_sensitive in any::<bool>(),
+        ) {
+            let pattern: String = pattern.into_iter().collect();
+            let value: String = value.into_iter().collect();
+            let compiled = Pattern::with_case(&pattern, case_sensitive);
+            let head = &value.as_bytes()[..head.min(value.len())];
+            if compiled.is_match(&value) {
+                prop_assert!(compiled.may_start_with(head), "pattern {:?} value {:?}", pattern, value);
+            }
+            let literal = Pattern::literal(&pattern);
+            if literal.is_match(&value) {
+                prop_assert!(literal.may_start_with(head));
+            }
         }
 
         #[test]

@@ -107,7 +107,7 @@ where
     let views = array.views();
     let buffers = array.data_buffers();
     let len = array.len();
-    collect(len, rows, |i| {
+    collect_with(len, rows, ViewMemo::new, |memo, i| {
         if i + PREFETCH_AHEAD < len {
             let view = views[i + PREFETCH_AHEAD];
             // Values of up to 12 bytes live in the view itself; longer ones in a data buffer,
@@ -120,9 +120,85 @@ where
                 }
             }
         }
-        // SAFETY: `i < array.len()`, as `collect` only calls with indices below the length.
-        is_valid(nulls, i) && set.is_match(unsafe { array.value_unchecked(i) })
+        if !is_valid(nulls, i) {
+            return false;
+        }
+        let view = views[i];
+        if let Some(answer) = memo.get(view) {
+            return answer;
+        }
+        // A longer value keeps its first four bytes in the view (bits 32..64): when they rule
+        // every pattern out, the value itself is never read.
+        let answer =
+            if (view as u32) > 12 && !set.may_start_with(&((view >> 32) as u32).to_le_bytes()) {
+                false
+            } else {
+                // SAFETY: `i < array.len()`, as `collect` only calls with indices below the length.
+                set.is_match(unsafe { array.value_unchecked(i) })
+            };
+        memo.put(view, answer);
+        answer
     })
+}
+
+/// Answers already given for string views seen before, one table per thread.
+///
+/// Two equal views of one array hold equal strings: the same inline bytes, or the same length,
+/// buffer and offset. polars decodes a dictionary-encoded Parquet column (image paths, access
+/// masks: a few dozen distinct values) into views that all point at the dictionary's copy of
+/// each value, so there each distinct value is matched about once, as for an Arrow dictionary.
+/// On nearly distinct values (CallTraces) the table stops being consulted after a trial.
+struct ViewMemo {
+    slots: Box<[(u128, u8)]>,
+    lookups: u32,
+    hits: u32,
+    on: bool,
+}
+
+const MEMO_BITS: u32 = 9;
+/// Lookups after which a table with fewer than a quarter hits is switched off.
+const MEMO_TRIAL: u32 = 4096;
+
+impl ViewMemo {
+    fn new() -> ViewMemo {
+        ViewMemo {
+            slots: vec![(0u128, 0u8); 1 << MEMO_BITS].into_boxed_slice(),
+            lookups: 0,
+            hits: 0,
+            on: true,
+        }
+    }
+
+    #[inline]
+    fn slot(view: u128) -> usize {
+        let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_BITS)) as usize
+    }
+
+    /// The answer stored for `view`, if any (slot tag 1: false, 2: true).
+    #[inline]
+    fn get(&mut self, view: u128) -> Option<bool> {
+        if !self.on {
+            return None;
+        }
+        self.lookups += 1;
+        let (key, tag) = self.slots[Self::slot(view)];
+        if tag != 0 && key == view {
+            self.hits += 1;
+            return Some(tag == 2);
+        }
+        if self.lookups == MEMO_TRIAL && self.hits < MEMO_TRIAL / 4 {
+            self.on = false;
+        }
+        None
+    }
+
+    #[inline]
+    fn put(&mut self, view: u128, answer: bool) {
+        if self.on {
+            self.slots[Self::slot(view)] = (view, 1 + answer as u8);
+        }
+    }
 }
 
 /// A hint to load the cache line at `ptr`; never faults, whatever the address.
@@ -163,22 +239,33 @@ fn collect(
     rows: Option<&BooleanBuffer>,
     f: impl Fn(usize) -> bool + Sync,
 ) -> BooleanBuffer {
+    collect_with(len, rows, || (), |_, i| f(i))
+}
+
+/// `collect`, where `f` also gets a state of its own thread, made by `init` (a cache).
+fn collect_with<S>(
+    len: usize,
+    rows: Option<&BooleanBuffer>,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> bool + Sync,
+) -> BooleanBuffer {
     let Some(rows) = rows else {
-        return collect_all(len, f);
+        return collect_all(len, init, f);
     };
     debug_assert_eq!(rows.len(), len);
     if rows.count_set_bits() < len / SPARSE_DIVISOR {
         // Few rows selected: visit just those.
+        let mut state = init();
         let mut bits = BooleanBufferBuilder::new(len);
         bits.append_n(len, false);
         for i in rows.set_indices() {
-            if f(i) {
+            if f(&mut state, i) {
                 bits.set_bit(i, true);
             }
         }
         return bits.finish();
     }
-    collect_all(len, |i| rows.value(i) && f(i))
+    collect_all(len, init, |state, i| rows.value(i) && f(state, i))
 }
 
 /// Below one selected row in this many, a mask is walked by its set bits rather than row by row.
@@ -186,25 +273,31 @@ const SPARSE_DIVISOR: usize = 16;
 
 /// Packs `f(0..len)` into a bitmap, on several threads for long arrays. Each thread fills whole
 /// 64-bit words, so no two threads touch the same word.
-fn collect_all(len: usize, f: impl Fn(usize) -> bool + Sync) -> BooleanBuffer {
+fn collect_all<S>(
+    len: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> bool + Sync,
+) -> BooleanBuffer {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if len < PARALLEL_MIN_ROWS || threads < 2 {
-        return BooleanBuffer::collect_bool(len, f);
+        let mut state = init();
+        return BooleanBuffer::collect_bool(len, |i| f(&mut state, i));
     }
     let n_words = len.div_ceil(64);
     let mut words = vec![0u64; n_words];
     let words_per_thread = n_words.div_ceil(threads);
     std::thread::scope(|scope| {
         for (chunk_no, chunk) in words.chunks_mut(words_per_thread).enumerate() {
-            let f = &f;
+            let (init, f) = (&init, &f);
             scope.spawn(move || {
+                let mut state = init();
                 let first_word = chunk_no * words_per_thread;
                 for (w, word) in chunk.iter_mut().enumerate() {
                     let base = (first_word + w) * 64;
                     let end = (base + 64).min(len);
                     let mut bits = 0u64;
                     for (bit, i) in (base..end).enumerate() {
-                        bits |= (f(i) as u64) << bit;
+                        bits |= (f(&mut state, i) as u64) << bit;
                     }
                     *word = bits;
                 }
@@ -319,6 +412,84 @@ mod tests {
             got.set_indices().collect::<Vec<_>>(),
             (0..10).map(|k| k * 100 + 7).collect::<Vec<_>>()
         );
+    }
+
+    /// A view array whose rows reuse the views of `base` (as polars decodes a dictionary
+    /// column: equal values share one view), picked by `picks`.
+    fn repeated_views(base: &StringViewArray, picks: &[usize]) -> StringViewArray {
+        let views: Vec<u128> = picks.iter().map(|&k| base.views()[k]).collect();
+        let nulls: Vec<bool> = picks.iter().map(|&k| base.is_valid(k)).collect();
+        StringViewArray::try_new(
+            views.into(),
+            base.data_buffers().to_vec(),
+            Some(NullBuffer::from(nulls)),
+        )
+        .unwrap()
+    }
+
+    fn sets() -> Vec<PatternSet> {
+        vec![
+            set(),
+            PatternSet::new(&["UNKNOWN(*"]),
+            PatternSet::new(&["*unknown(*"]),
+            PatternSet::with_case(&["*UNKNOWN(*"], true),
+            PatternSet::literals(&["0x1fffff", "0x1410"]),
+            PatternSet::new(&["?:\\Program Files\\*\\sfc.exe", "*\\lsass.exe"]),
+            PatternSet::new(&["*"]),
+        ]
+    }
+
+    const DISTINCT: [Option<&str>; 9] = [
+        Some("C:\\Windows\\System32\\ntdll.dll+1|x"),
+        Some("c:\\windows\\SYSTEM32\\ntdll.dll+9d4c4|UNKNOWN(0001)"),
+        Some("UNKNOWN(00000000001)|C:\\Windows\\System32\\win32u.dll+3"),
+        Some("0x1fffff"),
+        Some("0x1410"),
+        Some(""),
+        None,
+        Some("C:\\Program Files\\Cisco\\AMP\\8.1\\sfc.exe"),
+        Some("é:\\Windows\\system32\\lsass.exe"),
+    ];
+
+    proptest::proptest! {
+        /// Repeated views (answered from the per-thread table) and first-byte rejections give
+        /// exactly the answers of matching every value.
+        #[test]
+        fn repeated_views_give_every_value_its_answer(
+            picks in proptest::collection::vec(0usize..DISTINCT.len(), 0..3000),
+            sparse in proptest::collection::vec(proptest::bool::weighted(0.05), 3000),
+        ) {
+            let base = StringViewArray::from(DISTINCT.to_vec());
+            let array = repeated_views(&base, &picks);
+            for set in sets() {
+                let want: Vec<bool> = picks
+                    .iter()
+                    .map(|&k| DISTINCT[k].is_some_and(|v| set.is_match(v)))
+                    .collect();
+                proptest::prop_assert_eq!(bools(&match_array(&array, &set).unwrap()), want.clone());
+                let rows = BooleanBuffer::from(sparse[..picks.len()].to_vec());
+                let got = match_rows(&array, &set, Some(&rows)).unwrap();
+                let masked: Vec<bool> = want.iter().zip(&sparse).map(|(w, s)| *w && *s).collect();
+                proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), masked);
+            }
+        }
+    }
+
+    #[test]
+    fn distinct_views_past_the_trial_agree() {
+        // Every value distinct: the table gets no hits and is switched off; the answers stay.
+        let values: Vec<String> = (0..300_000)
+            .map(|i| match i % 3 {
+                0 => format!("C:\\Windows\\System32\\ntdll.dll+{i:x}|UNKNOWN({i})"),
+                1 => format!("UNKNOWN({i:x})|C:\\x.dll"),
+                _ => format!("{i:x}"),
+            })
+            .collect();
+        let a = StringViewArray::from_iter_values(values.iter());
+        for set in sets() {
+            let want: Vec<bool> = values.iter().map(|v| set.is_match(v)).collect();
+            assert_eq!(bools(&match_array(&a, &set).unwrap()), want);
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! crate in `rust/python` only moves arrays and errors across the boundary.
 
 pub mod evtx;
+pub mod frames;
 pub mod glob;
 pub mod json_fields;
 pub mod kernel;

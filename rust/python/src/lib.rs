@@ -137,14 +137,21 @@ fn build_program(spec: &Bound<'_, PyAny>) -> PyResult<Program> {
     Ok(match (tag.as_str(), spec.len()) {
         ("const", 2) => Program::Const(arg(1)?.extract()?),
         ("column", 2) => Program::Column(arg(1)?.extract()?),
-        ("wildcard", 3) => {
+        // `wildcard`: `:` / `like~` (ASCII case folded); `like`: case-sensitive patterns;
+        // `equals`: `==` / `in` on strings, each value taken literally.
+        ("wildcard", 3) | ("like", 3) | ("equals", 3) => {
             let patterns: Vec<String> = arg(2)?.extract()?;
             if patterns.is_empty() {
                 return Err(bad());
             }
+            let set = match tag.as_str() {
+                "wildcard" => PatternSet::new(&patterns),
+                "like" => PatternSet::with_case(&patterns, true),
+                _ => PatternSet::literals(&patterns),
+            };
             Program::Wildcard {
                 column: arg(1)?.extract()?,
-                set: PatternSet::new(&patterns),
+                set,
             }
         }
         ("not", 2) => Program::Not(Box::new(build_program(&arg(1)?)?)),
@@ -163,6 +170,14 @@ fn build_program(spec: &Bound<'_, PyAny>) -> PyResult<Program> {
     })
 }
 
+/// Each value of a string column up to its first `|`: the first frame of a CallTrace.
+#[pyfunction]
+fn first_frames(py: Python<'_>, column: Bound<'_, PyAny>) -> PyResult<ExportedArray> {
+    let array = import_array(&column).and_then(single_chunk)?;
+    let cut = py.detach(|| callsweep_core::frames::before_first(array.as_ref(), b'|'));
+    Ok(ExportedArray::new(cut.map_err(core_error)?.to_data()))
+}
+
 /// Whether the module was built with optimisations: timings of a debug build mean nothing.
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -178,6 +193,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<evtx::ExportedSchema>()?;
     m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
+    m.add_function(wrap_pyfunction!(first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add_function(wrap_pyfunction!(lines::extract_fields, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
