@@ -104,6 +104,33 @@ impl StrCol {
         true
     }
 
+    /// Sets row `row` to what `build` writes (straight into the column's data: no copy of a
+    /// value built elsewhere); nothing is set, and false returned, when `build` writes nothing
+    /// or returns false, when the row already has a value, or when the column would outgrow
+    /// 32-bit offsets.
+    pub fn push_built(&mut self, row: usize, build: impl FnOnce(&mut String) -> bool) -> bool {
+        if self.len() > row {
+            return false;
+        }
+        let start = self.data.len();
+        // SAFETY: the data is a concatenation of `&str`s (see `finish`), so valid UTF-8; `build`
+        // only appends to it as a `String`, which keeps it so.
+        let mut text = unsafe { String::from_utf8_unchecked(std::mem::take(&mut self.data)) };
+        let built = build(&mut text);
+        self.data = text.into_bytes();
+        let end = match i32::try_from(self.data.len()) {
+            Ok(end) if built && self.data.len() > start => end,
+            _ => {
+                self.data.truncate(start);
+                return false;
+            }
+        };
+        self.pad(row);
+        self.offsets.push(end);
+        self.nulls.append_non_null();
+        true
+    }
+
     fn finish(&mut self, rows: usize) -> StringArray {
         self.pad(rows);
         // The next batch is likely as big: no growing (and copying) it step by step.
