@@ -431,7 +431,34 @@ fn category_column(flags: &[bool]) -> ListArray {
 
 #[cfg(test)]
 mod tests {
-    use super::code_kind;
+    use super::{code_kind, StrCol};
+
+    #[test]
+    fn a_built_value_is_set_only_when_something_was_written() {
+        let mut col = StrCol::new();
+        assert!(col.push_built(0, |s| {
+            s.push_str("{\"a\":1}");
+            true
+        }));
+        // Written but given up, and nothing written: no value, nothing left behind.
+        assert!(!col.push_built(1, |s| {
+            s.push_str("partial");
+            false
+        }));
+        assert!(!col.push_built(1, |_| true));
+        assert!(col.push_built(2, |s| {
+            s.push('é');
+            true
+        }));
+        // Row 2 has its value already.
+        assert!(!col.push_built(2, |s| {
+            s.push('x');
+            true
+        }));
+        let array = col.finish(4);
+        let values: Vec<Option<&str>> = array.iter().collect();
+        assert_eq!(values, [Some("{\"a\":1}"), None, Some("é"), None]);
+    }
 
     #[test]
     fn code_kinds_sort_as_text_around_10() {
