@@ -104,6 +104,33 @@ impl StrCol {
         true
     }
 
+    /// Sets row `row` to what `build` writes (straight into the column's data: no copy of a
+    /// value built elsewhere); nothing is set, and false returned, when `build` writes nothing
+    /// or returns false, when the row already has a value, or when the column would outgrow
+    /// 32-bit offsets.
+    pub fn push_built(&mut self, row: usize, build: impl FnOnce(&mut String) -> bool) -> bool {
+        if self.len() > row {
+            return false;
+        }
+        let start = self.data.len();
+        // SAFETY: the data is a concatenation of `&str`s (see `finish`), so valid UTF-8; `build`
+        // only appends to it as a `String`, which keeps it so.
+        let mut text = unsafe { String::from_utf8_unchecked(std::mem::take(&mut self.data)) };
+        let built = build(&mut text);
+        self.data = text.into_bytes();
+        let end = match i32::try_from(self.data.len()) {
+            Ok(end) if built && self.data.len() > start => end,
+            _ => {
+                self.data.truncate(start);
+                return false;
+            }
+        };
+        self.pad(row);
+        self.offsets.push(end);
+        self.nulls.append_non_null();
+        true
+    }
+
     fn finish(&mut self, rows: usize) -> StringArray {
         self.pad(rows);
         // The next batch is likely as big: no growing (and copying) it step by step.
@@ -404,7 +431,34 @@ fn category_column(flags: &[bool]) -> ListArray {
 
 #[cfg(test)]
 mod tests {
-    use super::code_kind;
+    use super::{code_kind, StrCol};
+
+    #[test]
+    fn a_built_value_is_set_only_when_something_was_written() {
+        let mut col = StrCol::new();
+        assert!(col.push_built(0, |s| {
+            s.push_str("{\"a\":1}");
+            true
+        }));
+        // Written but given up, and nothing written: no value, nothing left behind.
+        assert!(!col.push_built(1, |s| {
+            s.push_str("partial");
+            false
+        }));
+        assert!(!col.push_built(1, |_| true));
+        assert!(col.push_built(2, |s| {
+            s.push('é');
+            true
+        }));
+        // Row 2 has its value already.
+        assert!(!col.push_built(2, |s| {
+            s.push('x');
+            true
+        }));
+        let array = col.finish(4);
+        let values: Vec<Option<&str>> = array.iter().collect();
+        assert_eq!(values, [Some("{\"a\":1}"), None, Some("é"), None]);
+    }
 
     #[test]
     fn code_kinds_sort_as_text_around_10() {

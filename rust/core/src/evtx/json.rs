@@ -27,46 +27,65 @@ pub(crate) fn read_json(
     row: &mut Row,
     scratch: &mut JsonScratch,
 ) -> Result<(), String> {
+    // The crate renders a record as its one root element, `{"Event":{...}}`. Its inside is read
+    // straight away: walking the outer object first would have serde scan the whole record
+    // (UserData of kilobytes) once more only to find where its one member ends. `members`
+    // checks that the inside is one whole object, so anything else (never seen) fails here
+    // and is read the general way.
+    if let Some(event) = json
+        .strip_prefix("{\"Event\":")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .filter(|event| event.starts_with('{'))
+    {
+        if read_event(event, row, scratch).is_ok() {
+            return Ok(());
+        }
+        let header_timestamp = row.header_timestamp;
+        row.clear();
+        row.header_timestamp = header_timestamp;
+    }
+    let mut key = std::mem::take(&mut scratch.keys[0]);
+    let result = members(json, &mut key, |name, value| {
+        if name == "Event" && value.starts_with('{') {
+            return read_event(value, row, scratch);
+        }
+        let val = val_of(row, value);
+        row.push_item(name, val, None);
+        Ok(())
+    });
+    scratch.keys[0] = key;
+    result.map_err(|e| e.to_string())
+}
+
+/// Reads the members of the record's `Event` object (the JSON text `value`).
+fn read_event(value: &str, row: &mut Row, scratch: &mut JsonScratch) -> Result<(), String> {
     let JsonScratch { keys, path } = scratch;
-    let [k0, k1, k2, k3, k4] = keys;
-    members(json, k0, |key, value| {
-        if key != "Event" {
-            let val = val_of(row, value);
-            row.push_item(key, val, None);
-            return Ok(());
-        }
-        if !value.starts_with('{') {
-            let val = val_of(row, value);
-            row.push_item(key, val, None);
-            return Ok(());
-        }
-        members(value, k1, |key, value| {
-            match key {
-                "#attributes" => {}
-                "System" if value.starts_with('{') => {
-                    members(value, k2, |element, value| {
-                        read_system_element(row, element, value, [k3, k4], path)
-                    })?;
-                }
-                "EventData" if value.starts_with('{') => {
-                    members(value, k2, |name, value| {
-                        let val = val_of(row, value);
-                        row.push_item(name, val, None);
-                        Ok(())
-                    })?;
-                }
-                _ => {
-                    // UserData, RenderingInfo, ...: kept whole under their element name.
+    let [_, k1, k2, k3, k4] = keys;
+    members(value, k1, |key, value| {
+        match key {
+            "#attributes" => {}
+            "System" if value.starts_with('{') => {
+                members(value, k2, |element, value| {
+                    read_system_element(row, element, value, [k3, k4], path)
+                })?;
+            }
+            "EventData" if value.starts_with('{') => {
+                members(value, k2, |name, value| {
                     let val = val_of(row, value);
-                    if val != Val::Null {
-                        row.push_item(key, val, None);
-                    }
+                    row.push_item(name, val, None);
+                    Ok(())
+                })?;
+            }
+            _ => {
+                // UserData, RenderingInfo, ...: kept whole under their element name.
+                let val = val_of(row, value);
+                if val != Val::Null {
+                    row.push_item(key, val, None);
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     })
-    .map_err(|e| e.to_string())
 }
 
 /// One member of System: `"Element": value` or `"Element": {"#attributes": {...}, "#text": v}`.
@@ -278,6 +297,51 @@ mod tests {
             assert_eq!(unescaped(&json[1..json.len() - 1]), expected, "{json}");
         }
         assert_eq!(unescaped(r"\ud800x"), "\u{FFFD}x");
+    }
+
+    fn items(row: &Row) -> Vec<(String, String)> {
+        row.items
+            .iter()
+            .map(|i| {
+                let val = match i.val {
+                    Val::Text(s) | Val::Num(s) | Val::Raw(s) => row.get(s).to_owned(),
+                    other => format!("{other:?}"),
+                };
+                (row.get(i.key).to_owned(), val)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_one_root_and_other_shapes_read_alike() {
+        let user_data = r##"{"A":{"#attributes":{"x":"1"},"B":[1,2]}}"##;
+        let event = format!(r#"{{"System":{{"EventID":4,"Channel":"c"}},"UserData":{user_data}}}"#);
+        // The crate's shape (read without the outer walk), then two it never renders (read
+        // the general way): another root member, and an Event that is not an object.
+        let one_root = format!(r#"{{"Event":{event}}}"#);
+        let two_roots = format!(r#"{{"Event":{event},"Other":1}}"#);
+        let mut scratch = JsonScratch::default();
+        let mut row = Row::default();
+        read_json(&one_root, &mut row, &mut scratch).unwrap();
+        assert_eq!(row.event_id, Some(4));
+        assert_eq!(row.get(row.channel.unwrap()), "c");
+        assert_eq!(items(&row), [("UserData".to_owned(), user_data.to_owned())]);
+        let mut row = Row::default();
+        row.header_timestamp = Some(7);
+        read_json(&two_roots, &mut row, &mut scratch).unwrap();
+        assert_eq!(row.event_id, Some(4));
+        assert_eq!(row.header_timestamp, Some(7));
+        assert_eq!(
+            items(&row),
+            [
+                ("UserData".to_owned(), user_data.to_owned()),
+                ("Other".to_owned(), "1".to_owned())
+            ]
+        );
+        let mut row = Row::default();
+        read_json(r#"{"Event":"x"}"#, &mut row, &mut scratch).unwrap();
+        assert_eq!(items(&row), [("Event".to_owned(), "x".to_owned())]);
+        assert!(read_json(r#"{"Event":{"System":}}"#, &mut row, &mut scratch).is_err());
     }
 
     #[test]

@@ -108,8 +108,8 @@ pub(crate) struct Row {
     pub user_id: Option<Span>,
     pub record_number: i64,
     pub chunk: i32,
-    /// Scratch for the `winlog.event_data_other` object.
-    other: String,
+    /// Scratch: the items that go to the `winlog.event_data_other` object.
+    others: Vec<u32>,
 }
 
 impl Row {
@@ -276,29 +276,37 @@ impl Row {
             cols.user_id.push(r, get(s));
         }
 
-        let other = &mut self.other;
-        other.clear();
-        for item in &self.items {
-            let key = get(item.key);
+        // The values no column holds go to the JSON object of the others, written straight
+        // into its column (it holds whole UserData renderings: copies of them cost).
+        let others = &mut self.others;
+        others.clear();
+        for (i, item) in self.items.iter().enumerate() {
             if sysmon && !item.system {
-                let info = item.info.unwrap_or_else(|| layout.name_info(key));
+                let info = item.info.unwrap_or_else(|| layout.name_info(get(item.key)));
                 if place_sysmon(cols, r, info.target(self.event_id), item.val, &get) {
                     continue;
                 }
             }
-            other.push(if other.is_empty() { '{' } else { ',' });
-            push_json_str(other, key);
-            other.push(':');
-            match item.val {
-                Val::Null => other.push_str("null"),
-                Val::Text(s) => push_json_str(other, get(s)),
-                Val::Num(s) | Val::Raw(s) => other.push_str(get(s)),
-                Val::Bool(b) => other.push_str(if b { "true" } else { "false" }),
-            }
+            others.push(i as u32);
         }
-        if !other.is_empty() {
-            other.push('}');
-            cols.other.push(r, other);
+        if !others.is_empty() {
+            let items = &self.items;
+            cols.other.push_built(r, |other| {
+                for (n, &i) in others.iter().enumerate() {
+                    let item = &items[i as usize];
+                    other.push(if n == 0 { '{' } else { ',' });
+                    push_json_str(other, get(item.key));
+                    other.push(':');
+                    match item.val {
+                        Val::Null => other.push_str("null"),
+                        Val::Text(s) => push_json_str(other, get(s)),
+                        Val::Num(s) | Val::Raw(s) => other.push_str(get(s)),
+                        Val::Bool(b) => other.push_str(if b { "true" } else { "false" }),
+                    }
+                }
+                other.push('}');
+                true
+            });
         }
         cols.record_number.push(self.record_number);
         cols.chunk.push(self.chunk);

@@ -148,15 +148,40 @@ const JSON_ESCAPE: [bool; 256] = {
     table
 };
 
+/// The index of the first byte at or after `i` that needs escaping in a JSON string (the
+/// length when none does).
+fn next_escape(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Most values need no escape at all: eight bytes at a time, with the usual tests for a byte
+    // below 0x20 and for a zero byte (of the block XOR `"` and XOR `\`). They tell only
+    // whether the block has such a byte, never wrongly: the bytes are then looked at one by one.
+    while let Some(block) = bytes.get(i..i + 8) {
+        let x = u64::from_le_bytes(block.try_into().expect("8 bytes"));
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote =
+            (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+        let backslash =
+            (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+        if (control | quote | backslash) & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(|&b| !JSON_ESCAPE[usize::from(b)]) {
+        i += 1;
+    }
+    i
+}
+
 /// Appends `s` as a JSON string.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !JSON_ESCAPE[usize::from(b)] {
-            continue;
-        }
+    let mut i = next_escape(bytes, 0);
+    while let Some(&b) = bytes.get(i) {
+        // `i` is at an ASCII byte: a character boundary.
         out.push_str(&s[run..i]);
         match b {
             b'"' => out.push_str("\\\""),
@@ -173,6 +198,7 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
             }
         }
         run = i + 1;
+        i = next_escape(bytes, run);
     }
     out.push_str(&s[run..]);
     out.push('"');
@@ -244,6 +270,28 @@ mod tests {
             assert_eq!(with(|s| push_utf16(s, &bytes)), text);
         }
         assert_eq!(with(|s| push_utf16(s, &[0x00, 0xd8, b'x', 0])), "\u{FFFD}x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_are_escaped_as_serde_json_escapes_them(
+            // Runs of plain bytes around the eight-byte blocks, and every kind of escape.
+            chars in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => proptest::char::range(' ', '~'),
+                    1 => proptest::char::range('\u{0}', '\u{1f}'),
+                    1 => proptest::sample::select(vec!['"', '\\', '\u{7f}', '\u{e9}', '\u{1F600}']),
+                    1 => proptest::char::any(),
+                ],
+                0..40,
+            ),
+        ) {
+            let text: String = chars.into_iter().collect();
+            proptest::prop_assert_eq!(
+                with(|s| push_json_str(s, &text)),
+                serde_json::to_string(&text).unwrap()
+            );
+        }
     }
 
     proptest::proptest! {
