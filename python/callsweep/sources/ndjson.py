@@ -200,6 +200,18 @@ def _offset_of_line(text: bytes, index: int) -> int:
     return at
 
 
+def _lines_at(block: LineBlock, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
+    """(number, line) of the lines of `block` whose numbers are in `wanted`, in order."""
+    text, at, last = block.text, 0, max(wanted, default=0)
+    for number in block.numbers:  # ascending
+        if number > last:
+            return
+        end = text.index(b"\n", at)
+        if number in wanted:
+            yield number, text[at:end]
+        at = end + 1
+
+
 def _overlong(name: str, number: int, size: int) -> InputError:
     return InputError(name, f"line longer than {MAX_LINE_BYTES} bytes ({size})", f"line {number}")
 
@@ -273,8 +285,9 @@ class NdjsonStream:
         if block.narrowed is None:
             return None
         wanted = set(numbers)
-        lines = zip(block.numbers, block.lines, strict=True)
-        kept = [(n, line) for n, line in lines if n in wanted]
+        # Only the few wanted lines are cut out: splitting the whole block (16 MB, thousands of
+        # lines) for them cost more than reading their fields, and holds the GIL.
+        kept = [(n, line) for n, line in _lines_at(block, wanted)]
         text = b"".join(line + b"\n" for _, line in kept)
         frame = self._read_fields(text, block.narrowed, (*self.project, *self.later))
         if frame is None:
