@@ -70,6 +70,10 @@ def select_lines(
     `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
     the line after. Reads any contiguous buffer without copying, the GIL released."""
 
+def pick_lines(text: bytes, indices: list[int]) -> bytes:
+    """The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\\n`,
+    as `select_lines` gives them), each followed by `\\n`; the GIL released."""
+
 def extract_fields(
     text: bytes, names: list[str]
 ) -> tuple[ExportedArray | None, tuple[int, str] | None]:

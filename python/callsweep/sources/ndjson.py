@@ -24,7 +24,7 @@ from typing import IO
 import polars as pl
 import pyarrow as pa
 
-from callsweep._native import extract_fields, select_lines
+from callsweep._native import extract_fields, pick_lines, select_lines
 from callsweep.sources.discover import InputError
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
@@ -200,18 +200,6 @@ def _offset_of_line(text: bytes, index: int) -> int:
     return at
 
 
-def _lines_at(block: LineBlock, wanted: set[int]) -> Iterator[tuple[int, bytes]]:
-    """(number, line) of the lines of `block` whose numbers are in `wanted`, in order."""
-    text, at, last = block.text, 0, max(wanted, default=0)
-    for number in block.numbers:  # ascending
-        if number > last:
-            return
-        end = text.index(b"\n", at)
-        if number in wanted:
-            yield number, text[at:end]
-        at = end + 1
-
-
 def _overlong(name: str, number: int, size: int) -> InputError:
     return InputError(name, f"line longer than {MAX_LINE_BYTES} bytes ({size})", f"line {number}")
 
@@ -285,16 +273,16 @@ class NdjsonStream:
         if block.narrowed is None:
             return None
         wanted = set(numbers)
-        # Only the few wanted lines are cut out: splitting the whole block (16 MB, thousands of
-        # lines) for them cost more than reading their fields, and holds the GIL.
-        kept = [(n, line) for n, line in _lines_at(block, wanted)]
-        text = b"".join(line + b"\n" for _, line in kept)
+        kept = [i for i, n in enumerate(block.numbers) if n in wanted]
+        # Only the few wanted lines are cut out, natively: splitting the whole block (16 MB,
+        # thousands of lines) for them cost more than reading their fields, and held the GIL.
+        text = pick_lines(block.text, kept)
         frame = self._read_fields(text, block.narrowed, (*self.project, *self.later))
         if frame is None:
             return None
         return frame.with_columns(
             pl.lit(block.name).alias("log.file.path"),
-            pl.Series(LINE, [n for n, _ in kept], dtype=pl.Int64),
+            pl.Series(LINE, [block.numbers[i] for i in kept], dtype=pl.Int64),
         )
 
     def _frame(self, block: LineBlock, detected: dict[str, str]) -> pl.DataFrame | None:

@@ -100,6 +100,24 @@ pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number:
     out
 }
 
+/// The lines at the 0-based `indices` (ascending) of `text`, whose lines each end with `\n`,
+/// each followed by `\n`: the few lines of a block that alerted, cut out without splitting the
+/// whole block into lines. Indices past the last line are ignored.
+pub fn pick_lines(text: &[u8], indices: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut wanted = indices.iter().copied().peekable();
+    let mut start = 0;
+    for (index, end) in memchr::memchr_iter(b'\n', text).enumerate() {
+        let Some(&next) = wanted.peek() else { break };
+        if index == next {
+            out.extend_from_slice(&text[start..=end]);
+            while wanted.next_if(|&i| i <= index).is_some() {}
+        }
+        start = end + 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +201,21 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn picks_the_lines_splitting_would(
+            lines in proptest::collection::vec("[a-z ]{0,5}", 0..30),
+            picks in proptest::collection::btree_set(0usize..35, 0..10),
+        ) {
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let indices: Vec<usize> = picks.into_iter().collect();
+            let want: String = indices
+                .iter()
+                .filter_map(|&i| lines.get(i))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            proptest::prop_assert_eq!(pick_lines(text.as_bytes(), &indices), want.into_bytes());
+        }
+
         #[test]
         fn agrees_with_splitting_line_by_line(
             words in proptest::collection::vec(

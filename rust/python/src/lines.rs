@@ -1,6 +1,6 @@
 //! NDJSON text: `select_lines`, the line prefilter of `callsweep_core::lines`, over any buffer
 //! without copying it; `extract_fields`, the wanted fields of the kept lines as Arrow
-//! (`callsweep_core::json_fields`). Both release the GIL.
+//! (`callsweep_core::json_fields`); `pick_lines`, chosen lines of a block. All release the GIL.
 
 use arrow_array::Array;
 use callsweep_core::json_fields::{extract_fields as extract, FieldTree};
@@ -48,6 +48,23 @@ pub fn select_lines<'py>(
         overlong,
         next_number,
     ))
+}
+
+/// The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\n`, as
+/// `select_lines` gives them), each followed by `\n`.
+#[pyfunction]
+pub fn pick_lines<'py>(
+    py: Python<'py>,
+    text: PyBuffer<u8>,
+    indices: Vec<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ptr = text
+        .as_slice_ptr()
+        .ok_or_else(|| PyValueError::new_err("pick_lines needs a contiguous byte buffer"))?;
+    // SAFETY: as in `select_lines`: the buffer stays exported until this function returns.
+    let bytes: &[u8] = unsafe { ptr.as_ref() };
+    let picked = py.detach(|| callsweep_core::pick_lines(bytes, &indices));
+    Ok(PyBytes::new(py, &picked))
 }
 
 /// `(columns, bad)`: the fields `names` (dotted ECS paths) of every line of `text` (lines each
