@@ -56,7 +56,22 @@ fn is_blank(line: &[u8]) -> bool {
 /// any needle of `test`, blank lines and lines longer than `max_line` bytes left out.
 /// `first_number` is the number of the block's first line in its file.
 pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number: u64) -> Selection {
+    let (spans, mut out) = select_spans(data, test, max_line, first_number);
+    out.text = joined(data, &spans);
+    out
+}
+
+/// What `select_lines` keeps, as `(start, end)` spans of `data` (each line without its break
+/// and a trailing `\r`), with the rest of the selection (its `text` left empty): a caller that
+/// has a buffer of its own copies the kept lines once, straight into it.
+pub fn select_spans(
+    data: &[u8],
+    test: &LineTest,
+    max_line: usize,
+    first_number: u64,
+) -> (Vec<(usize, usize)>, Selection) {
     let mut out = Selection::default();
+    let mut spans = Vec::new();
     // Where each needle next occurs, at or after the current line's start once updated
     // (None: nowhere further on).
     let mut next: Vec<Option<usize>> = test.finders.iter().map(|f| f.find(data)).collect();
@@ -88,8 +103,7 @@ pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number:
                         at.is_some_and(|p| p + finder.needle().len() <= end)
                     });
             if keep {
-                out.text.extend_from_slice(line);
-                out.text.push(b'\n');
+                spans.push((start, start + line.len()));
                 out.numbers.push(number);
             }
         }
@@ -97,6 +111,29 @@ pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number:
         start = end + 1;
     }
     out.next_number = number;
+    (spans, out)
+}
+
+/// How many bytes the kept `spans` take as lines, each followed by `\n`.
+pub fn joined_len(spans: &[(usize, usize)]) -> usize {
+    spans.iter().map(|(s, e)| e - s + 1).sum()
+}
+
+/// The kept `spans` of `data` as lines, each followed by `\n`, written into `out`, which holds
+/// exactly `joined_len(spans)` bytes.
+pub fn join_into(data: &[u8], spans: &[(usize, usize)], out: &mut [u8]) {
+    let mut at = 0;
+    for &(start, end) in spans {
+        let line = &data[start..end];
+        out[at..at + line.len()].copy_from_slice(line);
+        out[at + line.len()] = b'\n';
+        at += line.len() + 1;
+    }
+}
+
+fn joined(data: &[u8], spans: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = vec![0; joined_len(spans)];
+    join_into(data, spans, &mut out);
     out
 }
 
