@@ -136,7 +136,11 @@ fn read_line<'de>(
     root: &Node,
     found: &mut [Option<&'de RawValue>],
 ) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(line);
+    // The whole line checked as UTF-8 at once (as `json.loads` of its bytes does): the parser
+    // then reads text it need not check string by string, and a bad byte in a skipped string
+    // makes a bad line too, not only one in a string it reads.
+    let line = std::str::from_utf8(line).map_err(de::Error::custom)?;
+    let mut de = serde_json::Deserializer::from_str(line);
     de.deserialize_map(ObjectVisitor { node: root, found })?;
     de.end()
 }
@@ -495,6 +499,15 @@ mod tests {
         assert_eq!(err.index, 0);
         let err = extract_fields(b"{\"a\": \n", &tree(&["a"])).unwrap_err();
         assert_eq!(err.index, 0);
+    }
+
+    #[test]
+    fn bad_utf8_makes_a_bad_line_even_in_a_skipped_string() {
+        // As `json.loads` of the line's bytes: not text, whichever field holds the bad byte.
+        let text = b"{\"a\": 1, \"skipped\": \"x\xff\"}\n";
+        assert_eq!(extract_fields(text, &tree(&["a"])).unwrap_err().index, 0);
+        let text = b"{\"a\": 1, \"skipped\": \"x\xc3\xa9\"}\n";
+        assert!(extract_fields(text, &tree(&["a"])).is_ok());
     }
 }
 
