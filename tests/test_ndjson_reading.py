@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_ndjson import DATA, SHAPES, _events, _write
 
+from callsweep._native import pick_lines, select_lines
 from callsweep.scan import Scanner
 from callsweep.sources import ndjson
 
@@ -144,3 +147,36 @@ def test_a_100_mb_line_is_reported_and_never_held(tmp_path: Path, container: str
     # The read buffer, a piece's copy, the decompressor's own buffers (gzip's are about 24 MB
     # here): bounded, far below the line.
     assert peak < 5 * ndjson.READ_BYTES < size / 2
+
+
+# --- the native pieces of block building ------------------------------------------------------
+
+LINE_WORDS = st.lists(
+    st.sampled_from(["CallTrace", "\\u00", "x", " ", "\r", "{}", "\n"]), max_size=40
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=LINE_WORDS, prefix=st.binary(max_size=8), max_line=st.integers(1, 30))
+def test_select_lines_into_a_buffer_appends_what_it_returns(
+    words: list[str], prefix: bytes, max_line: int
+) -> None:
+    """The kept lines appended straight into a block's buffer are the text it returns alone."""
+    data = "".join(words).encode()
+    needles = list(ndjson.ALERT_NEEDLES)
+    text, *rest = select_lines(data, needles, max_line, 3)
+    out = bytearray(prefix)
+    empty, *rest_into = select_lines(data, needles, max_line, 3, out)
+    assert empty == b"" and bytes(out) == prefix + text and rest_into == rest
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    picks=st.sets(st.integers(0, 35), max_size=10),
+)
+def test_pick_lines_cuts_out_the_lines_splitting_would(lines: list[bytes], picks: set[int]) -> None:
+    text = b"".join(line + b"\n" for line in lines)
+    want = b"".join(lines[i] + b"\n" for i in sorted(picks) if i < len(lines))
+    assert pick_lines(text, sorted(picks)) == want
+    assert pick_lines(bytearray(text), sorted(picks)) == want

@@ -62,13 +62,22 @@ class ExportedSchema:
 
 def evtx_schema() -> ExportedSchema: ...
 def select_lines(
-    data: bytes | memoryview, needles: list[bytes], max_line: int, first_number: int = 1
+    data: bytes | memoryview,
+    needles: list[bytes],
+    max_line: int,
+    first_number: int = 1,
+    out: bytearray | None = None,
 ) -> tuple[bytes, list[int], int, list[tuple[int, int]], int]:
     """`(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
     `needles` (every line when there are none), each followed by `\\n`, blank lines left out;
     their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
     `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
-    the line after. Reads any contiguous buffer without copying, the GIL released."""
+    the line after. Reads any contiguous buffer without copying, the GIL released. With `out`
+    the kept lines are appended to it (one copy) and `text` is empty."""
+
+def pick_lines(text: bytes, indices: list[int]) -> bytes:
+    """The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\\n`,
+    as `select_lines` gives them), each followed by `\\n`; the GIL released."""
 
 def extract_fields(
     text: bytes, names: list[str]

@@ -24,7 +24,7 @@ from typing import IO
 import polars as pl
 import pyarrow as pa
 
-from callsweep._native import extract_fields, select_lines
+from callsweep._native import extract_fields, pick_lines, select_lines
 from callsweep.sources.discover import InputError
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
@@ -50,7 +50,7 @@ class LineBlock:
 
     name: str
     numbers: list[int]
-    text: bytes
+    text: bytes | bytearray
     seen: int
     # Set once read with only the stream's `project` fields, in this shape (see `complete`).
     narrowed: str | None = None
@@ -145,14 +145,16 @@ def read_blocks(
     can. OSError when the file cannot be opened at all."""
     for name, pieces in _members(path):
         number = 1  # of the next line
-        texts: list[bytes] = []
+        # The block's kept lines, appended natively straight from the read buffer: one copy
+        # (a bytes per window joined per block cost two more, and fresh pages each time).
+        text = bytearray()
         numbers: list[int] = []
-        size = seen = 0
+        seen = 0
 
         def block(name: str = name) -> LineBlock:
-            nonlocal texts, numbers, size, seen
-            done = LineBlock(name, numbers, b"".join(texts), seen)
-            texts, numbers, size, seen = [], [], 0, 0
+            nonlocal text, numbers, seen
+            done = LineBlock(name, numbers, text, seen)
+            text, numbers, seen = bytearray(), [], 0
             return done
 
         try:
@@ -161,26 +163,24 @@ def read_blocks(
                     skipped.append(_overlong(name, number, piece))
                     number += 1
                     continue
-                text, kept, lines, overlong, number = select_lines(
-                    piece, list(needles or ()), MAX_LINE_BYTES, number
+                start = len(text)
+                _, kept, lines, overlong, number = select_lines(
+                    piece, list(needles or ()), MAX_LINE_BYTES, number, text
                 )
                 skipped.extend(_overlong(name, at, length) for at, length in overlong)
                 seen += lines
                 # Blocks of at most `block_lines` lines: a run larger than that is cut.
-                while kept:
+                while len(numbers) + len(kept) > block_lines:
                     room = block_lines - len(numbers)
-                    if len(kept) > room:
-                        cut = _offset_of_line(text, room)
-                        texts.append(text[:cut])
-                        numbers.extend(kept[:room])
-                        text, kept = text[cut:], kept[room:]
-                        yield block()
-                        continue
-                    texts.append(text)
-                    numbers.extend(kept)
-                    size += len(text)
-                    break
-                if size >= BLOCK_BYTES or len(numbers) >= block_lines:
+                    cut = _offset_of_line(text, room, start)
+                    rest = text[cut:]
+                    del text[cut:]
+                    numbers.extend(kept[:room])
+                    kept = kept[room:]
+                    yield block()
+                    text, start = rest, 0
+                numbers.extend(kept)
+                if len(text) >= BLOCK_BYTES or len(numbers) >= block_lines:
                     yield block()
         except (OSError, EOFError, ValueError) as exc:  # damaged gzip / zstd / zip member
             skipped.append(
@@ -190,9 +190,8 @@ def read_blocks(
             yield block()
 
 
-def _offset_of_line(text: bytes, index: int) -> int:
-    """Where line `index` (0-based) of `text` starts; its end when it has fewer lines."""
-    at = 0
+def _offset_of_line(text: bytes | bytearray, index: int, at: int = 0) -> int:
+    """Where line `index` (0-based) of `text` from `at` starts; its end when it has fewer."""
     for _ in range(index):
         at = text.find(b"\n", at) + 1
         if at == 0:
@@ -273,15 +272,16 @@ class NdjsonStream:
         if block.narrowed is None:
             return None
         wanted = set(numbers)
-        lines = zip(block.numbers, block.lines, strict=True)
-        kept = [(n, line) for n, line in lines if n in wanted]
-        text = b"".join(line + b"\n" for _, line in kept)
+        kept = [i for i, n in enumerate(block.numbers) if n in wanted]
+        # Only the few wanted lines are cut out, natively: splitting the whole block (16 MB,
+        # thousands of lines) for them cost more than reading their fields, and held the GIL.
+        text = pick_lines(block.text, kept)
         frame = self._read_fields(text, block.narrowed, (*self.project, *self.later))
         if frame is None:
             return None
         return frame.with_columns(
             pl.lit(block.name).alias("log.file.path"),
-            pl.Series(LINE, [n for n, _ in kept], dtype=pl.Int64),
+            pl.Series(LINE, [block.numbers[i] for i in kept], dtype=pl.Int64),
         )
 
     def _frame(self, block: LineBlock, detected: dict[str, str]) -> pl.DataFrame | None:

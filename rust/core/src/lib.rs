@@ -12,7 +12,7 @@ pub mod program;
 
 pub use glob::{Pattern, PatternSet};
 pub use kernel::{match_array, match_array_ref, match_rows};
-pub use lines::{select_lines, LineTest, Selection};
+pub use lines::{pick_lines, select_lines, select_spans, LineTest, Selection};
 pub use program::Program;
 
 /// Every error this crate reports.

@@ -56,7 +56,22 @@ fn is_blank(line: &[u8]) -> bool {
 /// any needle of `test`, blank lines and lines longer than `max_line` bytes left out.
 /// `first_number` is the number of the block's first line in its file.
 pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number: u64) -> Selection {
+    let (spans, mut out) = select_spans(data, test, max_line, first_number);
+    out.text = joined(data, &spans);
+    out
+}
+
+/// What `select_lines` keeps, as `(start, end)` spans of `data` (each line without its break
+/// and a trailing `\r`), with the rest of the selection (its `text` left empty): a caller that
+/// has a buffer of its own copies the kept lines once, straight into it.
+pub fn select_spans(
+    data: &[u8],
+    test: &LineTest,
+    max_line: usize,
+    first_number: u64,
+) -> (Vec<(usize, usize)>, Selection) {
     let mut out = Selection::default();
+    let mut spans = Vec::new();
     // Where each needle next occurs, at or after the current line's start once updated
     // (None: nowhere further on).
     let mut next: Vec<Option<usize>> = test.finders.iter().map(|f| f.find(data)).collect();
@@ -88,8 +103,7 @@ pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number:
                         at.is_some_and(|p| p + finder.needle().len() <= end)
                     });
             if keep {
-                out.text.extend_from_slice(line);
-                out.text.push(b'\n');
+                spans.push((start, start + line.len()));
                 out.numbers.push(number);
             }
         }
@@ -97,6 +111,47 @@ pub fn select_lines(data: &[u8], test: &LineTest, max_line: usize, first_number:
         start = end + 1;
     }
     out.next_number = number;
+    (spans, out)
+}
+
+/// How many bytes the kept `spans` take as lines, each followed by `\n`.
+pub fn joined_len(spans: &[(usize, usize)]) -> usize {
+    spans.iter().map(|(s, e)| e - s + 1).sum()
+}
+
+/// The kept `spans` of `data` as lines, each followed by `\n`, written into `out`, which holds
+/// exactly `joined_len(spans)` bytes.
+pub fn join_into(data: &[u8], spans: &[(usize, usize)], out: &mut [u8]) {
+    let mut at = 0;
+    for &(start, end) in spans {
+        let line = &data[start..end];
+        out[at..at + line.len()].copy_from_slice(line);
+        out[at + line.len()] = b'\n';
+        at += line.len() + 1;
+    }
+}
+
+fn joined(data: &[u8], spans: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = vec![0; joined_len(spans)];
+    join_into(data, spans, &mut out);
+    out
+}
+
+/// The lines at the 0-based `indices` (ascending) of `text`, whose lines each end with `\n`,
+/// each followed by `\n`: the few lines of a block that alerted, cut out without splitting the
+/// whole block into lines. Indices past the last line are ignored.
+pub fn pick_lines(text: &[u8], indices: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut wanted = indices.iter().copied().peekable();
+    let mut start = 0;
+    for (index, end) in memchr::memchr_iter(b'\n', text).enumerate() {
+        let Some(&next) = wanted.peek() else { break };
+        if index == next {
+            out.extend_from_slice(&text[start..=end]);
+            while wanted.next_if(|&i| i <= index).is_some() {}
+        }
+        start = end + 1;
+    }
     out
 }
 
@@ -183,6 +238,21 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn picks_the_lines_splitting_would(
+            lines in proptest::collection::vec("[a-z ]{0,5}", 0..30),
+            picks in proptest::collection::btree_set(0usize..35, 0..10),
+        ) {
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let indices: Vec<usize> = picks.into_iter().collect();
+            let want: String = indices
+                .iter()
+                .filter_map(|&i| lines.get(i))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            proptest::prop_assert_eq!(pick_lines(text.as_bytes(), &indices), want.into_bytes());
+        }
+
         #[test]
         fn agrees_with_splitting_line_by_line(
             words in proptest::collection::vec(

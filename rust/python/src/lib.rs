@@ -196,6 +196,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add_function(wrap_pyfunction!(lines::extract_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(lines::pick_lines, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,14 +1,15 @@
 //! NDJSON text: `select_lines`, the line prefilter of `callsweep_core::lines`, over any buffer
 //! without copying it; `extract_fields`, the wanted fields of the kept lines as Arrow
-//! (`callsweep_core::json_fields`). Both release the GIL.
+//! (`callsweep_core::json_fields`); `pick_lines`, chosen lines of a block. All release the GIL.
 
 use arrow_array::Array;
 use callsweep_core::json_fields::{extract_fields as extract, FieldTree};
+use callsweep_core::lines;
 use callsweep_core::{LineTest, Selection};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::arrow_ffi::ExportedArray;
 
@@ -16,8 +17,10 @@ use crate::arrow_ffi::ExportedArray;
 /// `needles` (every line when there are none), each followed by `\n`; their 1-based numbers
 /// counted from `first_number`; how many non-blank lines `data` held; `(number, length)` of
 /// each line longer than `max_line` bytes, which is never kept; the number of the line after.
+/// With `out`, the kept lines are appended to it instead (one copy, into the caller's block)
+/// and `text` is empty.
 #[pyfunction]
-#[pyo3(signature = (data, needles, max_line, first_number = 1))]
+#[pyo3(signature = (data, needles, max_line, first_number = 1, out = None))]
 #[allow(clippy::type_complexity)] // the tuple is the Python signature
 pub fn select_lines<'py>(
     py: Python<'py>,
@@ -25,6 +28,7 @@ pub fn select_lines<'py>(
     needles: Vec<Vec<u8>>,
     max_line: usize,
     first_number: u64,
+    out: Option<Bound<'py, PyByteArray>>,
 ) -> PyResult<(Bound<'py, PyBytes>, Vec<u64>, u64, Vec<(u64, u64)>, u64)> {
     let ptr = data
         .as_slice_ptr()
@@ -34,20 +38,48 @@ pub fn select_lines<'py>(
     // reader's buffer, which nothing writes until the call returns.
     let bytes: &[u8] = unsafe { ptr.as_ref() };
     let test = LineTest::new(&needles);
+    let (spans, selection) =
+        py.detach(|| callsweep_core::select_spans(bytes, &test, max_line, first_number));
+    let text = match out {
+        Some(out) => {
+            let at = out.len();
+            out.resize(at + lines::joined_len(&spans))?;
+            // SAFETY: the GIL is held and nothing else holds a view of `out` (the caller's
+            // own block buffer, never exported while it grows).
+            let tail = unsafe { &mut out.as_bytes_mut()[at..] };
+            lines::join_into(bytes, &spans, tail);
+            PyBytes::new(py, b"")
+        }
+        None => PyBytes::new_with(py, lines::joined_len(&spans), |buf| {
+            lines::join_into(bytes, &spans, buf);
+            Ok(())
+        })?,
+    };
     let Selection {
-        text,
         numbers,
         lines,
         overlong,
         next_number,
-    } = py.detach(|| callsweep_core::select_lines(bytes, &test, max_line, first_number));
-    Ok((
-        PyBytes::new(py, &text),
-        numbers,
-        lines,
-        overlong,
-        next_number,
-    ))
+        ..
+    } = selection;
+    Ok((text, numbers, lines, overlong, next_number))
+}
+
+/// The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\n`, as
+/// `select_lines` gives them), each followed by `\n`.
+#[pyfunction]
+pub fn pick_lines<'py>(
+    py: Python<'py>,
+    text: PyBuffer<u8>,
+    indices: Vec<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ptr = text
+        .as_slice_ptr()
+        .ok_or_else(|| PyValueError::new_err("pick_lines needs a contiguous byte buffer"))?;
+    // SAFETY: as in `select_lines`: the buffer stays exported until this function returns.
+    let bytes: &[u8] = unsafe { ptr.as_ref() };
+    let picked = py.detach(|| callsweep_core::pick_lines(bytes, &indices));
+    Ok(PyBytes::new(py, &picked))
 }
 
 /// `(columns, bad)`: the fields `names` (dotted ECS paths) of every line of `text` (lines each
@@ -64,7 +96,8 @@ pub fn extract_fields(
     let ptr = text
         .as_slice_ptr()
         .ok_or_else(|| PyValueError::new_err("extract_fields needs a contiguous byte buffer"))?;
-    // SAFETY: as in `select_lines`: the buffer stays exported until this function returns.
+    // SAFETY: as in `select_lines`: the buffer stays exported until this function returns;
+    // a block's bytearray is no longer written once the block is handed out.
     let bytes: &[u8] = unsafe { ptr.as_ref() };
     let tree = FieldTree::new(&names);
     match py.detach(|| extract(bytes, &tree)) {
