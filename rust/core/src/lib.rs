@@ -2,6 +2,7 @@
 //! evaluation over whole Arrow arrays, and EVTX files decoded into Arrow record batches. The PyO3
 //! crate in `rust/python` only moves arrays and errors across the boundary.
 
+pub mod compact;
 pub mod evtx;
 pub mod frames;
 pub mod glob;

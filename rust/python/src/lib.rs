@@ -178,6 +178,15 @@ fn first_frames(py: Python<'_>, column: Bound<'_, PyAny>) -> PyResult<ExportedAr
     Ok(ExportedArray::new(cut.map_err(core_error)?.to_data()))
 }
 
+/// A string view column (or a list of them) with its values copied into buffers of its own,
+/// so that it no longer keeps alive the buffers it was filtered from.
+#[pyfunction]
+fn compact_views(py: Python<'_>, column: Bound<'_, PyAny>) -> PyResult<ExportedArray> {
+    let array = import_array(&column).and_then(single_chunk)?;
+    let compacted = py.detach(|| callsweep_core::compact::compact(&array));
+    Ok(ExportedArray::new(compacted.to_data()))
+}
+
 /// Whether the module was built with optimisations: timings of a debug build mean nothing.
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -194,6 +203,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add_function(wrap_pyfunction!(first_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(compact_views, m)?)?;
     m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add_function(wrap_pyfunction!(lines::extract_fields, m)?)?;
     m.add_function(wrap_pyfunction!(lines::pick_lines, m)?)?;
