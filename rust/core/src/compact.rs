@@ -55,11 +55,19 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut data: Vec<u8> = Vec::with_capacity(needed.min(BUFFER_MAX));
     let mut out: Vec<u128> = Vec::with_capacity(views.len());
+    // Values copied already, by their view: equal views hold equal bytes, so a repeated value
+    // (an image path, the input's path, a rule's name) is copied once. A long view is never 0.
+    let mut copied = vec![(0u128, 0u128); 1 << COPIED_BITS];
     for i in 0..views.len() {
         let view = views[i];
         if !is_long(i) {
             // Inline, it owns its bytes already; a null's view is never read.
             out.push(if view as u32 > 12 { 0 } else { view });
+            continue;
+        }
+        let slot = slot_of(view);
+        if copied[slot].0 == view {
+            out.push(copied[slot].1);
             continue;
         }
         if let Some(&ahead) = views.get(i + PREFETCH_AHEAD) {
@@ -76,11 +84,11 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
         let offset = data.len();
         data.extend_from_slice(&sources[source][start..start + len]);
         // Same length and first four bytes (bits 0..64); new buffer index and offset.
-        out.push(
-            (view & 0xFFFF_FFFF_FFFF_FFFF)
-                | ((buffers.len() as u128) << 64)
-                | ((offset as u128) << 96),
-        );
+        let moved = (view & 0xFFFF_FFFF_FFFF_FFFF)
+            | ((buffers.len() as u128) << 64)
+            | ((offset as u128) << 96);
+        copied[slot] = (view, moved);
+        out.push(moved);
     }
     if !data.is_empty() {
         buffers.push(Buffer::from_vec(data));
@@ -91,6 +99,14 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
     unsafe {
         StringViewArray::new_unchecked(ScalarBuffer::from(out), buffers.into(), nulls.cloned())
     }
+}
+
+const COPIED_BITS: u32 = 10;
+
+#[inline]
+fn slot_of(view: u128) -> usize {
+    let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - COPIED_BITS)) as usize
 }
 
 /// How many values ahead a source value is prefetched: the values left after a filter are
@@ -148,6 +164,40 @@ mod tests {
                 .filter(|&n| n > 12)
                 .sum();
             prop_assert_eq!(bytes, long);
+        }
+
+        /// Rows sharing one view (a dictionary-decoded column) get one copy of its bytes.
+        #[test]
+        fn a_repeated_view_is_copied_once(
+            picks in prop::collection::vec(0usize..5, 1..200),
+        ) {
+            let distinct = StringViewArray::from(vec![
+                Some("C:\\Windows\\System32\\lsass.exe"),
+                Some("short"),
+                None,
+                Some("C:\\Program Files\\x\\y.exe"),
+                Some("C:\\Windows\\System32\\svchost.exe"),
+            ]);
+            let views: Vec<u128> = picks.iter().map(|&k| distinct.views()[k]).collect();
+            let nulls: Vec<bool> = picks.iter().map(|&k| distinct.is_valid(k)).collect();
+            let repeated: ArrayRef = Arc::new(
+                StringViewArray::try_new(
+                    views.into(),
+                    distinct.data_buffers().to_vec(),
+                    Some(arrow_buffer::NullBuffer::from(nulls)),
+                )
+                .unwrap(),
+            );
+            let compacted = compact(&repeated);
+            compacted.to_data().validate_full().unwrap();
+            prop_assert_eq!(compacted.as_ref(), repeated.as_ref());
+            let bytes: usize = compacted.as_string_view().data_buffers().iter().map(|b| b.len()).sum();
+            let once: usize = [0usize, 3, 4]
+                .iter()
+                .filter(|k| picks.contains(k))
+                .map(|&k| distinct.value(k).len())
+                .sum();
+            prop_assert_eq!(bytes, once);
         }
 
         #[test]
