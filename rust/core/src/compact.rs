@@ -13,6 +13,8 @@ use arrow_array::{Array, ArrayRef, GenericListArray, OffsetSizeTrait, StringView
 use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
 
+use crate::kernel::{prefetch, view_slot};
+
 /// A buffer's size limit: view offsets are 32-bit.
 const BUFFER_MAX: usize = i32::MAX as usize;
 
@@ -65,7 +67,7 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
             out.push(if view as u32 > 12 { 0 } else { view });
             continue;
         }
-        let slot = slot_of(view);
+        let slot = view_slot(view, COPIED_BITS);
         if copied[slot].0 == view {
             out.push(copied[slot].1);
             continue;
@@ -103,26 +105,9 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
 
 const COPIED_BITS: u32 = 10;
 
-#[inline]
-fn slot_of(view: u128) -> usize {
-    let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
-    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - COPIED_BITS)) as usize
-}
-
 /// How many values ahead a source value is prefetched: the values left after a filter are
 /// scattered over the buffers of the whole part, so each would otherwise be a cache miss.
 const PREFETCH_AHEAD: usize = 8;
-
-#[inline(always)]
-fn prefetch(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint; it does not dereference the pointer.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
-}
 
 #[cfg(test)]
 mod tests {

@@ -156,6 +156,14 @@ struct ViewMemo {
 }
 
 const MEMO_BITS: u32 = 9;
+
+/// Where a string view goes in a direct-mapped table of `2^bits` slots: both halves of the view
+/// mixed (length and prefix, buffer and offset), then Fibonacci hashing.
+#[inline]
+pub(crate) fn view_slot(view: u128, bits: u32) -> usize {
+    let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
 /// Lookups after which a table with fewer than a quarter hits is switched off.
 const MEMO_TRIAL: u32 = 4096;
 
@@ -171,8 +179,7 @@ impl ViewMemo {
 
     #[inline]
     fn slot(view: u128) -> usize {
-        let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
-        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - MEMO_BITS)) as usize
+        view_slot(view, MEMO_BITS)
     }
 
     /// The answer stored for `view`, if any (slot tag 1: false, 2: true).
@@ -203,7 +210,7 @@ impl ViewMemo {
 
 /// A hint to load the cache line at `ptr`; never faults, whatever the address.
 #[inline(always)]
-fn prefetch(ptr: *const u8) {
+pub(crate) fn prefetch(ptr: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; it does not dereference the pointer.
     unsafe {
