@@ -37,7 +37,7 @@ from callsweep.rules.exceptions import ExceptionItem, exclusion_for
 from callsweep.rules.explain import EXPLAIN, explanation
 from callsweep.rules.model import Rule, default_rule
 from callsweep.rules.prefix import stored_prefixes, use_stored_prefixes
-from callsweep.rules.shared import compile_rules
+from callsweep.rules.shared import RULES_COLUMN, compile_rules
 from callsweep.rules.statistics import never_matches, row_group_stats, stats_columns
 from callsweep.sources import storage
 from callsweep.sources.discover import InputError, InputFile, discover
@@ -417,7 +417,8 @@ class Scanner:
                 [use_stored_prefixes(r.query, schema) for r in self.rules], schema
             )
             marks = []
-            for i, (holds, exclusion) in enumerate(zip(rules.holds, self._exclusions, strict=True)):
+            for i, exclusion in enumerate(self._exclusions):
+                holds = rules.holds(i)
                 if exclusion is None:
                     marks.append(holds.alias(HIT_COLUMN.format(i)))
                     marks.append(pl.lit(False).alias(EXCLUDED_COLUMN.format(i)))
@@ -426,11 +427,14 @@ class Scanner:
                 marks.append((holds & ~dropped).alias(HIT_COLUMN.format(i)))
                 marks.append((holds & dropped).alias(EXCLUDED_COLUMN.format(i)))
             names = [m.meta.output_name() for m in marks]
+            # One filter, pushed into the reader with the prefilter: the other columns are
+            # then decoded only for the rows some rule holds on, where each rule's verdict is
+            # taken (every row left has one).
             alerts = (
                 events.filter(rules.prefilter)
-                .with_columns(rules.matches)
+                .filter(rules.any)
+                .with_columns(rules.each.alias(RULES_COLUMN))
                 .with_columns(marks)
-                .filter(pl.any_horizontal(names))
                 .select(*projection, *names, *kept, *self._explained(schema, tagged=True))
             )
         is_event10 = compile_node(Compare("event.code", "==", "10"), schema)
