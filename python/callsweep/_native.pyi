@@ -67,13 +67,17 @@ def select_lines(
     max_line: int,
     first_number: int = 1,
     out: bytearray | None = None,
-) -> tuple[bytes, list[int], int, list[tuple[int, int]], int]:
-    """`(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
-    `needles` (every line when there are none), each followed by `\\n`, blank lines left out;
-    their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
+    exclude: tuple[bytes, list[tuple[str, bool]]] | None = None,
+) -> tuple[bytes, list[int], int, list[tuple[int, int]], int, int]:
+    """`(text, numbers, lines, overlong, next_number, excluded)`: the lines of `data` holding
+    any of `needles` (every line when there are none), each followed by `\\n`, blank lines left
+    out; their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
     `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
-    the line after. Reads any contiguous buffer without copying, the GIL released. With `out`
-    the kept lines are appended to it (one copy) and `text` is empty."""
+    the line after; how many lines with a needle `exclude` left out. Reads any contiguous
+    buffer without copying, the GIL released. With `out` the kept lines are appended to it (one
+    copy) and `text` is empty. `exclude`: `(field name, [(prefix, case_sensitive), ...])`:
+    lines proved to give that field only string values starting with a prefix are left out
+    (`sources.prefilter.line_excluded`); ValueError for a prefix JSON cannot spell plainly."""
 
 def pick_lines(text: bytes, indices: list[int]) -> bytes:
     """The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\\n`,
