@@ -117,7 +117,7 @@ def test_summary_says_what_the_prefilter_left_unparsed(tmp_path: Path) -> None:
     ) in text
     assert json.loads(record.read_text())["ndjson_lines_not_parsed"] == {
         "total": unparsed.unparsed,
-        "callTrace_excluded": unparsed.unparsed_excluded,
+        "calltrace_excluded": unparsed.unparsed_excluded,
     }
 
 

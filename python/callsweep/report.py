@@ -292,7 +292,7 @@ def summary_record(summary: ScanSummary) -> dict[str, object]:
         "event10_rows": summary.event10_rows,
         "ndjson_lines_not_parsed": {
             "total": summary.unparsed,
-            "callTrace_excluded": summary.unparsed_excluded,
+            "calltrace_excluded": summary.unparsed_excluded,
         },
         "alerts": summary.alerts,
         "excluded": summary.excluded,
