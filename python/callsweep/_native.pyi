@@ -30,11 +30,17 @@ class EvtxReader:
     over and listed in `errors`; the counts grow as the stream is read."""
 
     def __init__(
-        self, path: str, batch_rows: int = 65536, threads: int = 0, by_code_kind: bool = False
+        self,
+        path: str,
+        batch_rows: int = 65536,
+        threads: int = 0,
+        by_code_kind: bool = False,
+        layout_form: bool = False,
     ) -> None:
         """OSError (FileNotFoundError, ...) when the file cannot be read, ValueError when it is
         not EVTX; both name the file. `by_code_kind`: each batch holds rows of one kind of
-        event code only (before "10" as text, "10", after it)."""
+        event code only (before "10" as text, "10", after it). `layout_form`: batches in the
+        schema of `evtx_layout_schema()`, as callsweep's Parquet layout writes them."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> Any: ...
     @property
     def path(self) -> str: ...
@@ -61,6 +67,7 @@ class ExportedSchema:
     def __len__(self) -> int: ...
 
 def evtx_schema() -> ExportedSchema: ...
+def evtx_layout_schema() -> ExportedSchema: ...
 def select_lines(
     data: bytes | memoryview,
     needles: list[bytes],
