@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -17,8 +18,14 @@ from typer.testing import CliRunner
 import callsweep
 from callsweep.cli import EXIT_INPUT_FAILED, app
 from callsweep.convert import convert
-from callsweep.layout import EventLayoutWriter
-from callsweep.sources.evtx import evtx_schema, open_evtx
+from callsweep.layout import (
+    CALL_TRACE,
+    CALL_TRACE_PREFIX,
+    PREFIX_CHARS,
+    EventLayoutWriter,
+    layout_schema,
+)
+from callsweep.sources.evtx import evtx_layout_schema, evtx_schema, open_evtx
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text())["evtx"] if DATA.exists() else {}
@@ -302,19 +309,40 @@ MULTI_CHUNK = (
 def test_the_layout_is_the_same_from_split_and_from_mixed_batches(
     tmp_path: Path, name: str, row_group_rows: int
 ):
-    # The writer's shortcuts for one-kind batches (no filtering, no sorting) must not change
-    # what it writes: the rows, their order, the row groups. One chunk per group of the
+    # The writer's shortcuts for one-kind batches (no filtering, no sorting; with the decoder's
+    # layout form, no casts either and each batch's kind read off its first row) must not
+    # change what it writes: the rows, their order, the row groups. One chunk per group of the
     # decoder (`batch_rows=4`), so a multi-chunk file gives many groups.
     written = []
-    for by_kind in (False, True):
-        out = tmp_path / f"by_kind_{by_kind}.parquet"
-        writer = EventLayoutWriter(out, evtx_schema(), row_group_rows)
-        for batch in open_evtx(str(DATA / name), batch_rows=4, by_code_kind=by_kind).batches():
+    for by_kind, form in ((False, False), (True, False), (True, True)):
+        out = tmp_path / f"by_kind_{by_kind}_{form}.parquet"
+        schema = evtx_layout_schema() if form else evtx_schema()
+        writer = EventLayoutWriter(out, schema, row_group_rows, one_kind_batches=form)
+        batches = open_evtx(str(DATA / name), batch_rows=4, by_code_kind=by_kind, layout_form=form)
+        for batch in batches.batches():
             writer.write(batch)
         writer.close()
         metadata = pq.read_metadata(out)
         sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
         written.append((pq.read_table(out), sizes))
-    (mixed, mixed_sizes), (split, split_sizes) = written
-    assert mixed.num_rows > 0 and mixed.equals(split)
-    assert mixed_sizes == split_sizes
+    (mixed, mixed_sizes), *others = written
+    assert mixed.num_rows > 0
+    for table, sizes in others:
+        assert mixed.equals(table)
+        assert mixed_sizes == sizes
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_batches_in_layout_form_are_the_decoded_ones_as_the_layout_writes_them(name: str):
+    # Dictionary columns as plain strings, the CallTrace prefix as pyarrow would cut it.
+    assert evtx_layout_schema().equals(layout_schema(evtx_schema()))
+    path = str(DATA / name)
+    decoded = list(open_evtx(path, batch_rows=200, by_code_kind=True).batches())
+    in_form = list(open_evtx(path, batch_rows=200, by_code_kind=True, layout_form=True).batches())
+    assert [b.num_rows for b in decoded] == [b.num_rows for b in in_form]
+    for batch, formed in zip(decoded, in_form, strict=True):
+        assert formed.schema.equals(evtx_layout_schema())
+        table = plain(pa.Table.from_batches([batch]))
+        prefix = pc.utf8_slice_codeunits(table.column(CALL_TRACE), 0, PREFIX_CHARS)
+        expected = table.append_column(CALL_TRACE_PREFIX, prefix)
+        assert pa.Table.from_batches([formed]).equals(expected)

@@ -14,11 +14,12 @@ import pytest
 
 from callsweep.convert import convert
 from callsweep.rules.exceptions import load_exceptions
-from callsweep.rules.model import find_rule
+from callsweep.rules.model import default_rule, find_rule
 from callsweep.scan import Scanner, scan
 from callsweep.sources import ndjson
 from callsweep.sources.discover import discover
 from callsweep.sources.evtx import evtx_schema
+from callsweep.sources.prefilter import excluded_prefixes, line_excluded
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text()) if DATA.exists() else {}
@@ -83,6 +84,41 @@ def test_scan_summary_counts_lines_and_event10() -> None:
     summary = Scanner().run([DATA / DUMPERT])
     (report,) = summary.inputs
     assert report.rows == 118 and report.skipped == 0 and report.alerts == 1
+    # What the prefilter left unparsed, line by line by its definitions; the rest is parsed.
+    with zipfile.ZipFile(DATA / DUMPERT) as archive:
+        (member,) = archive.namelist()
+        lines = [line for line in archive.read(member).splitlines() if line.strip()]
+    excluded = excluded_prefixes([default_rule().query])
+    no_trace = [line for line in lines if not ndjson.line_may_alert(line)]
+    ntdll = [
+        line for line in lines if ndjson.line_may_alert(line) and line_excluded(line, excluded)
+    ]
+    assert report.unparsed == len(no_trace) + len(ntdll) and report.unparsed_excluded == len(ntdll)
+    assert ntdll and no_trace
+    tens = sum(1 for e in _member_lines(DUMPERT) if e.get("EventID") == 10)
+    assert report.event10_rows == tens - len(ntdll)  # of the lines parsed
+
+
+def test_summary_says_what_the_prefilter_left_unparsed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from callsweep.cli import app
+
+    record = tmp_path / "summary.json"
+    args = ["scan", str(DATA / DUMPERT), "--no-progress", "--summary-json", str(record)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    unparsed = Scanner().run([DATA / DUMPERT]).inputs[0]
+    text = " ".join(result.output.split())
+    assert (
+        f"lines not parsed {unparsed.unparsed:,} NDJSON lines the prefilter proved unable to "
+        f"alert ({unparsed.unparsed - unparsed.unparsed_excluded:,} without a CallTrace, "
+        f"{unparsed.unparsed_excluded:,} whose CallTrace every rule excludes)"
+    ) in text
+    assert json.loads(record.read_text())["ndjson_lines_not_parsed"] == {
+        "total": unparsed.unparsed,
+        "calltrace_excluded": unparsed.unparsed_excluded,
+    }
 
 
 def _member_lines(name: str) -> list[dict]:
@@ -288,9 +324,15 @@ def test_summary_counts_rule_fields_per_shape(tmp_path: Path) -> None:
     old = _write(tmp_path / "old.ndjson", [as_ecs(e, with_os_type=False) for e in events], "plain")
     summary = Scanner().run([flat, old])
 
+    excluded = excluded_prefixes([default_rule().query])
+
     def parsed(path: Path) -> list[dict]:  # the lines the prefilter lets through
         lines = path.read_bytes().splitlines()
-        return [json.loads(line) for line in lines if ndjson.line_may_alert(line)]
+        return [
+            json.loads(line)
+            for line in lines
+            if ndjson.line_may_alert(line) and not line_excluded(line, excluded)
+        ]
 
     assert summary.shape_events == {"sysmon-flat": len(parsed(flat)), "ecs": len(parsed(old))}
     traces = [e.get("CallTrace") for e in parsed(flat)]

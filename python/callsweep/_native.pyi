@@ -42,11 +42,17 @@ class EvtxReader:
     over and listed in `errors`; the counts grow as the stream is read."""
 
     def __init__(
-        self, path: str, batch_rows: int = 65536, threads: int = 0, by_code_kind: bool = False
+        self,
+        path: str,
+        batch_rows: int = 65536,
+        threads: int = 0,
+        by_code_kind: bool = False,
+        layout_form: bool = False,
     ) -> None:
         """OSError (FileNotFoundError, ...) when the file cannot be read, ValueError when it is
         not EVTX; both name the file. `by_code_kind`: each batch holds rows of one kind of
-        event code only (before "10" as text, "10", after it)."""
+        event code only (before "10" as text, "10", after it). `layout_form`: batches in the
+        schema of `evtx_layout_schema()`, as callsweep's Parquet layout writes them."""
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> Any: ...
     @property
     def path(self) -> str: ...
@@ -73,19 +79,24 @@ class ExportedSchema:
     def __len__(self) -> int: ...
 
 def evtx_schema() -> ExportedSchema: ...
+def evtx_layout_schema() -> ExportedSchema: ...
 def select_lines(
     data: bytes | memoryview,
     needles: list[bytes],
     max_line: int,
     first_number: int = 1,
     out: bytearray | None = None,
-) -> tuple[bytes, list[int], int, list[tuple[int, int]], int]:
-    """`(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
-    `needles` (every line when there are none), each followed by `\\n`, blank lines left out;
-    their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
+    exclude: tuple[bytes, list[tuple[str, bool]]] | None = None,
+) -> tuple[bytes, list[int], int, list[tuple[int, int]], int, int]:
+    """`(text, numbers, lines, overlong, next_number, excluded)`: the lines of `data` holding
+    any of `needles` (every line when there are none), each followed by `\\n`, blank lines left
+    out; their 1-based numbers counted from `first_number`; the non-blank lines `data` held;
     `(number, length)` of each line longer than `max_line` bytes (never kept); the number of
-    the line after. Reads any contiguous buffer without copying, the GIL released. With `out`
-    the kept lines are appended to it (one copy) and `text` is empty."""
+    the line after; how many lines with a needle `exclude` left out. Reads any contiguous
+    buffer without copying, the GIL released. With `out` the kept lines are appended to it (one
+    copy) and `text` is empty. `exclude`: `(field name, [(prefix, case_sensitive), ...])`:
+    lines proved to give that field only string values starting with a prefix are left out
+    (`sources.prefilter.line_excluded`); ValueError for a prefix JSON cannot spell plainly."""
 
 def pick_lines(text: bytes, indices: list[int]) -> bytes:
     """The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\\n`,

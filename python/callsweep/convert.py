@@ -26,7 +26,7 @@ from callsweep import _native
 from callsweep.engines import Engine, LocalEngine
 from callsweep.layout import ROW_GROUP_ROWS, EventLayoutWriter
 from callsweep.sources.discover import InputError, InputFile, discover
-from callsweep.sources.evtx import evtx_schema, local_evtx, open_evtx
+from callsweep.sources.evtx import evtx_layout_schema, local_evtx, open_evtx
 from callsweep.sources.json_shapes import SHAPES as JSON_SHAPES
 from callsweep.sources.json_shapes import ndjson_schema
 from callsweep.sources.ndjson import NdjsonStream
@@ -130,10 +130,13 @@ def convert_file(
     Raises OSError or ValueError (naming the file) when the input cannot be read at all."""
     if source.format == "ndjson":
         return convert_ndjson_file(source, out, row_group_rows, json_shape)
-    schema = evtx_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
+    schema = evtx_layout_schema().with_metadata({SOURCE_KEY: _fingerprint(source)})
     with local_evtx(source.location) as local:
-        stream = open_evtx(local, threads=threads, name=source.location, by_code_kind=True)
-        skipped = _write_output(out, schema, stream.batches(), row_group_rows, stream.skipped)
+        stream = open_evtx(
+            local, threads=threads, name=source.location, by_code_kind=True, layout_form=True
+        )
+        batches = stream.batches()
+        skipped = _write_output(out, schema, batches, row_group_rows, stream.skipped, True)
     report = ConvertReport(
         source.location, str(out), "converted", stream.records, len(skipped), source.size
     )
@@ -161,14 +164,16 @@ def _write_output(
     batches: Iterable[pa.RecordBatch],
     row_group_rows: int,
     skipped: Callable[[], list[InputError]],
+    one_kind_batches: bool = False,
 ) -> list[InputError]:
     """Writes `batches` to `out` in callsweep's layout under a temporary name, renamed when
     complete, and the report of what the reader passed over beside it (`skipped` is asked once
-    every batch is read; no report when nothing was). Returns what was skipped."""
+    every batch is read; no report when nothing was). Returns what was skipped.
+    `one_kind_batches`: see `EventLayoutWriter`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        writer = EventLayoutWriter(tmp, schema, row_group_rows)
+        writer = EventLayoutWriter(tmp, schema, row_group_rows, one_kind_batches)
         try:
             for batch in batches:
                 writer.write(batch)

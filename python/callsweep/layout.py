@@ -30,7 +30,9 @@ Rows keep their order within a kind (event 10: within a prefix, within a window)
 
 The writer takes batches of any mix of kinds, but is fastest on batches of one kind each (the
 EVTX decoder's `by_code_kind`): those go to their row groups whole, never filtered apart, and a
-small file whose batches already come in kind order is written without being sorted.
+small file whose batches already come in kind order is written without being sorted. Batches
+that come in the written schema already (the EVTX decoder's `layout_form`) are taken as they
+are: on a small file, the casts and the prefix slice were a tenth of the conversion's time.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -66,18 +69,55 @@ TEN_MIN_GROUP_ROWS = 4096
 # caller (and the decoder behind it) gathers the next. Each more is a row group held: 210 MiB
 # more at the peak on a 1 GB Sysmon log, for no measurable speed.
 WRITES_IN_FLIGHT = 1
+# The Parquet writer writes each page, and each piece of its metadata, with a call of its own
+# (a small EVTX file's output took 263 writes and 132 seeks); through this buffer it takes a
+# few, which saved about 0.4 ms per small file.
+WRITE_BUFFER_BYTES = 1 << 20
 _KINDS = ("before", "ten", "after")
 
 
 def layout_schema(events: pa.Schema) -> pa.Schema:
     """The written schema for `events`: dictionary columns as their plain value type (see
     `EventLayoutWriter.write`), and the CallTrace prefix column when there is a CallTrace."""
+    return _facts(events).schema.with_metadata(events.metadata)
+
+
+@dataclass(frozen=True)
+class _SchemaFacts:
+    """What the writer needs to know of a written schema, found once per schema (every file of
+    a conversion has the same): going over 113 fields in Python took a quarter of a
+    millisecond per file."""
+
+    schema: pa.Schema  # the written schema, without metadata
+    # Per column: the leaf name that per-column writer options take (a list's values are
+    # `<name>.list.element`), and whether its values repeat (`distinct_values`).
+    leaves: list[str]
+    repeating: list[bool]
+
+
+# (input schema without metadata, its facts): a handful at most (EVTX, NDJSON, tests).
+_FACTS: list[tuple[pa.Schema, _SchemaFacts]] = []
+
+
+def _facts(events: pa.Schema) -> _SchemaFacts:
+    for known, facts in _FACTS:
+        if known.equals(events):  # metadata not compared
+            return facts
     fields = [
         f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in events
     ]
     if CALL_TRACE in events.names and CALL_TRACE_PREFIX not in events.names:
         fields.append(pa.field(CALL_TRACE_PREFIX, pa.string()))
-    return pa.schema(fields, metadata=events.metadata)
+    written = pa.schema(fields)
+    leaves = []
+    for f in written:
+        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+        leaves.append(f"{f.name}.list.element" if listed else f.name)
+    facts = _SchemaFacts(written, leaves, [not distinct_values(f.name) for f in written])
+    if len(_FACTS) >= 8:
+        _FACTS.pop(0)
+    _FACTS.append((events.remove_metadata(), facts))
+    return facts
 
 
 class EventLayoutWriter:
@@ -90,15 +130,27 @@ class EventLayoutWriter:
     (pyarrow encodes and compresses without the GIL), one after the other in order, while the
     caller goes on reading batches: on one large EVTX file the decoder then never waits for
     the Parquet writer. A file of one row group is written at `close`, with
-    `single_row_group_options`."""
+    `single_row_group_options`.
+
+    `one_kind_batches`: the caller promises that every batch holds rows of one kind only (the
+    EVTX decoder's `by_code_kind`), so that a batch's kind is read off its first row."""
 
     def __init__(
-        self, path: str | Path, events: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS
+        self,
+        path: str | Path,
+        events: pa.Schema,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        one_kind_batches: bool = False,
     ) -> None:
         self.schema = layout_schema(events)
         self.row_group_rows = row_group_rows
         self._path = path
-        self._casts: list[int] | None = None  # the columns `_plain` casts
+        self._one_kind = one_kind_batches
+        # Whether batches come in the written schema already (decided on the first batch: the
+        # batches of one input share their schema), and if not the columns `_plain` casts.
+        self._as_written: bool | None = None
+        self._casts: list[int] | None = None
+        self._sink: pa.NativeFile | None = None
         # Event-10 rows of rare first modules, gathered on the writer's thread (`_write_window`).
         self._rare: list[pa.Table] = []
         self._rare_rows = 0
@@ -107,6 +159,7 @@ class EventLayoutWriter:
         self._thread: ThreadPoolExecutor | None = None
         self._writing: deque[Future[None]] = deque()
         self._pending: list[pa.RecordBatch] = []
+        self._pending_kinds: list[int | None] = []  # each pending batch's kind, None: mixed
         self._pending_rows = 0
         # Whether the pending rows are in kind order already (each batch of one kind, kinds
         # not decreasing from batch to batch), and the last pending batch's kind.
@@ -119,24 +172,32 @@ class EventLayoutWriter:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        # Plain arrays: a filtered dictionary column keeps the whole batch's dictionary alive
-        # while its rows wait for their row group (measured: 1.3 GB for the event-10 rows of a
-        # 1 GiB file). Parquet dictionary-encodes the column again when writing.
-        batch = self._plain(_with_prefix(batch))
-        rank = _kind_rank(batch.column("event.code"))
+        if self._as_written is None:
+            self._as_written = batch.schema.equals(self.schema)
+        if not self._as_written:
+            # Plain arrays: a filtered dictionary column keeps the whole batch's dictionary
+            # alive while its rows wait for their row group (measured: 1.3 GB for the event-10
+            # rows of a 1 GiB file). Parquet dictionary-encodes the column again when writing.
+            batch = self._plain(_with_prefix(batch))
+        if self._one_kind:
+            rank, kind = None, _first_row_kind(batch.column("event.code"))
+        else:
+            rank = _kind_rank(batch.column("event.code"))
+            kind = _only_kind(rank)
         if self._split:
-            self._add_by_kind(batch, rank)
+            self._add_by_kind(batch, kind, rank)
             return
         self._pending.append(batch)
+        self._pending_kinds.append(kind)
         self._pending_rows += batch.num_rows
-        kind = _only_kind(rank)
         self._pending_sorted &= kind is not None and kind >= self._pending_kind
         self._pending_kind = kind if kind is not None else len(_KINDS)
         if self._pending_rows > self.row_group_rows:
             self._split = True
             pending, self._pending = self._pending, []
-            for held in pending:
-                self._add_by_kind(held, _kind_rank(held.column("event.code")))
+            kinds, self._pending_kinds = self._pending_kinds, []
+            for held, held_kind in zip(pending, kinds, strict=True):
+                self._add_by_kind(held, held_kind)
 
     def _plain(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """`batch` in the written schema: its dictionary columns cast (`RecordBatch.cast`
@@ -157,9 +218,9 @@ class EventLayoutWriter:
                 if not self._pending_sorted:
                     order = pc.sort_indices(_kind_rank(table.column("event.code")))  # stable
                     table = table.take(order)
-                self._pending = []
+                self._pending, self._pending_kinds = [], []
                 options = single_row_group_options(table)
-                self._writer = pq.ParquetWriter(self._path, self.schema, **options)
+                self._writer = pq.ParquetWriter(self._open_sink(), self.schema, **options)
                 self._writer.write_table(table, row_group_size=self.row_group_rows)
             for kind in _KINDS:
                 self._flush(kind, rest=True)
@@ -169,14 +230,31 @@ class EventLayoutWriter:
         finally:
             if self._thread is not None:
                 self._thread.shutdown(wait=True)
-            if self._writer is None:  # no rows at all: the schema alone
-                self._writer = pq.ParquetWriter(self._path, self.schema, compression="zstd")
-            self._writer.close()
+            try:
+                if self._writer is None:  # no rows at all: the schema alone
+                    self._writer = pq.ParquetWriter(
+                        self._open_sink(), self.schema, compression="zstd"
+                    )
+                self._writer.close()
+            finally:
+                if self._sink is not None:
+                    self._sink.close()
+
+    def _open_sink(self) -> pa.NativeFile:
+        """The output file, buffered (`WRITE_BUFFER_BYTES`)."""
+        raw = pa.OSFile(str(self._path), "wb")
+        try:
+            self._sink = pa.BufferedOutputStream(raw, WRITE_BUFFER_BYTES)
+        except BaseException:
+            raw.close()
+            raise
+        return self._sink
 
     def _writer_for_rows(self) -> pq.ParquetWriter:
         """The writer of a file of several row groups, and its thread, opened on first use."""
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._path, self.schema, **writer_options(self.schema))
+            options = writer_options(self.schema)
+            self._writer = pq.ParquetWriter(self._open_sink(), self.schema, **options)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="callsweep-parquet")
         return self._writer
 
@@ -220,8 +298,13 @@ class EventLayoutWriter:
         while self._writing:
             self._writing.popleft().result()
 
-    def _add_by_kind(self, batch: pa.RecordBatch, rank: pa.Array) -> None:
-        only = _only_kind(rank)
+    def _add_by_kind(
+        self, batch: pa.RecordBatch, only: int | None, rank: pa.Array | None = None
+    ) -> None:
+        """Adds `batch` to its kind's rows (`only`), or with rows of several kinds (`only` is
+        None) its rows to theirs (`rank`: each row's kind, found here when not given)."""
+        if only is None and rank is None:
+            rank = _kind_rank(batch.column("event.code"))
         for i, kind in enumerate(_KINDS):
             if only is None:
                 part = batch.filter(pc.equal(rank, i))
@@ -295,26 +378,18 @@ def single_row_group_options(table: pa.Table) -> dict[str, object]:
     empty = [c.null_count == rows for c in table.columns]
     if not any(empty):
         return writer_options(table.schema)
-    leaves, repeating = _column_facts(table.schema)
+    facts = _facts(table.schema)
+    # Only the compressed columns are named: the writer's default is no compression, and each
+    # name is one more entry in the writer's per-column properties.
     codecs = {
-        leaf: "none" if no_value else "zstd" for leaf, no_value in zip(leaves, empty, strict=True)
+        leaf: "zstd" for leaf, no_value in zip(facts.leaves, empty, strict=True) if not no_value
     }
     dictionary = [
         f.name
-        for f, no_value, rep in zip(table.schema, empty, repeating, strict=True)
+        for f, no_value, rep in zip(facts.schema, empty, facts.repeating, strict=True)
         if rep and not no_value
     ]
     return {"compression": codecs, "use_dictionary": dictionary}
-
-
-def _column_facts(schema: pa.Schema) -> tuple[list[str], list[bool]]:
-    """Per column: the leaf column name that per-column writer options take (a list's values
-    are `<name>.list.element`), and whether its values repeat (`distinct_values`)."""
-    leaves = []
-    for f in schema:
-        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
-        leaves.append(f"{f.name}.list.element" if listed else f.name)
-    return leaves, [not distinct_values(f.name) for f in schema]
 
 
 def _kind_rank(code: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -359,6 +434,15 @@ def module_runs(prefix: pa.ChunkedArray, min_rows: int) -> tuple[list[Span], lis
     if mixed is not None:
         rare.append((mixed, rows - mixed))
     return rare, runs
+
+
+def _first_row_kind(code: pa.Array) -> int:
+    """The kind of a batch of one kind (`one_kind_batches`): its first row's, as `_kind_rank`
+    gives it (Python compares strings by code point, which is UTF-8's byte order)."""
+    first = code[0].as_py()
+    if first is None or first < "10":
+        return 0
+    return 1 if first == "10" else 2
 
 
 def _only_kind(rank: pa.Array) -> int | None:

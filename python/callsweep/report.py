@@ -225,6 +225,14 @@ def print_summary(console: Console, summary: ScanSummary, top: int = 10) -> None
     table.add_row("rows read", f"{summary.rows:,}")
     if summary.skipped:
         table.add_row("records skipped", f"[yellow]{len(summary.skipped):,}[/] (damaged)")
+    if summary.unparsed:
+        excluded = summary.unparsed_excluded
+        table.add_row(
+            "lines not parsed",
+            f"{summary.unparsed:,} NDJSON lines the prefilter proved unable to alert "
+            f"({summary.unparsed - excluded:,} without a CallTrace, {excluded:,} whose "
+            "CallTrace every rule excludes)",
+        )
     table.add_row("event-10 rows", f"{summary.event10_rows:,}")
     table.add_row("alerts", f"{summary.alerts:,}")
     if summary.excluded:
@@ -282,6 +290,10 @@ def summary_record(summary: ScanSummary) -> dict[str, object]:
         "rows": summary.rows,
         "records_skipped": len(summary.skipped),
         "event10_rows": summary.event10_rows,
+        "ndjson_lines_not_parsed": {
+            "total": summary.unparsed,
+            "calltrace_excluded": summary.unparsed_excluded,
+        },
         "alerts": summary.alerts,
         "excluded": summary.excluded,
         "alerts_by_rule": dict(summary.alerts_by_rule),

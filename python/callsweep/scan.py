@@ -44,6 +44,7 @@ from callsweep.sources.discover import InputError, InputFile, discover
 from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 from callsweep.sources.json_shapes import empty_ndjson_frame
 from callsweep.sources.ndjson import ALERT_NEEDLES, LineBlock, NdjsonStream
+from callsweep.sources.prefilter import excluded_prefixes
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -86,6 +87,10 @@ class InputReport:
     error: str | None = None
     # Records the reader passed over (damaged EVTX records and chunks).
     skipped: int = 0
+    # NDJSON lines the prefilter proved unable to alert, never parsed: all of them, and of
+    # those the lines with a CallTrace that every rule excludes (`sources.prefilter`).
+    unparsed: int = 0
+    unparsed_excluded: int = 0
 
 
 @dataclass
@@ -103,7 +108,8 @@ class ScanSummary:
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     # NDJSON inputs, per shape: events parsed, and how many had each field the rule needs
-    # (lines the prefilter proved unable to alert are not parsed, so not counted).
+    # (lines the prefilter proved unable to alert are not parsed, so not counted: see
+    # `unparsed`; nor are they among `event10_rows`).
     shape_events: Counter[str] = field(default_factory=Counter)
     shape_fields: dict[str, Counter[str]] = field(default_factory=dict)
 
@@ -122,6 +128,14 @@ class ScanSummary:
     @property
     def event10_rows(self) -> int:
         return sum(r.event10_rows for r in self.inputs)
+
+    @property
+    def unparsed(self) -> int:
+        return sum(r.unparsed for r in self.inputs)
+
+    @property
+    def unparsed_excluded(self) -> int:
+        return sum(r.unparsed_excluded for r in self.inputs)
 
     @property
     def alerts(self) -> int:
@@ -210,6 +224,9 @@ class PartResult:
     modes: tuple[int, int] = (0, 0)
     # NDJSON: per shape read, (events parsed, events having each field the rule needs).
     shapes: dict[str, tuple[int, dict[str, int]]] | None = None
+    # NDJSON: lines the prefilter left unparsed, and of those the ones whose CallTrace every
+    # rule excludes.
+    unparsed: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -626,12 +643,15 @@ class Scanner:
         that the byte-level prefilter proves cannot alert are never parsed. Bad lines are
         skipped and reported with their file and line; ScanError when the file cannot be
         opened at all."""
-        # Sound only when every rule needs a Sysmon event 10 with a CallTrace.
+        # Sound only when every rule needs a Sysmon event 10 with a CallTrace; the CallTrace
+        # prefixes only for the query as written (Elasticsearch's differs on long values).
         may_skip = prefilter and all(_prefilter_applies(r) for r in self.rules)
+        exclude = () if self.compare_modes else excluded_prefixes(r.query for r in self.rules)
         stream = NdjsonStream(
             path,
             shape=shape or self.ndjson_shape,
             needles=ALERT_NEEDLES if may_skip else None,
+            exclude=exclude if may_skip else (),
             fields=tuple(dict.fromkeys(f for r in self.rules for f in r.fields)),
             # What decides the rules is read from every line; an alert's other fields only
             # from the lines that alert. The file's own provenance is added by the reader.
@@ -692,6 +712,7 @@ class Scanner:
             shapes=shapes,
             excluded=excluded,
             modes=(other, both),
+            unparsed=(stream.lines - stream.parsed, stream.excluded),
         )
 
     def run(
@@ -809,6 +830,8 @@ class Scanner:
         report.skipped += len(result.skipped)
         summary.skipped.extend(result.skipped)
         report.event10_rows += result.event10_rows
+        report.unparsed += result.unparsed[0]
+        report.unparsed_excluded += result.unparsed[1]
         report.excluded += result.excluded
         report.other_mode += result.modes[0]
         report.both_modes += result.modes[1]

@@ -64,13 +64,16 @@ def open_evtx(
     threads: int = 0,
     name: str | None = None,
     by_code_kind: bool = False,
+    layout_form: bool = False,
 ) -> EvtxStream:
     """Opens an EVTX file (decoded on `threads` threads, 0: every core); OSError or ValueError
     (naming the file) when it cannot be read. `name`: what reports call the file (the URL of
     an object read from a local copy), by default its path. `by_code_kind`: every batch holds
-    one kind of event code (`callsweep.layout`), as the layout writer wants them."""
+    one kind of event code (`callsweep.layout`), as the layout writer wants them;
+    `layout_form`: batches in the schema the layout writes (`evtx_layout_schema`), made on the
+    decoding threads."""
     try:
-        reader = _native.EvtxReader(path, batch_rows, threads, by_code_kind)
+        reader = _native.EvtxReader(path, batch_rows, threads, by_code_kind, layout_form)
     except (OSError, ValueError) as exc:
         if name is None or name == path:
             raise
@@ -95,6 +98,13 @@ def local_evtx(location: str) -> Iterator[str]:
 def evtx_schema() -> pa.Schema:
     """The fixed schema of every decoded batch."""
     return pa.schema(_native.evtx_schema())
+
+
+@cache
+def evtx_layout_schema() -> pa.Schema:
+    """The schema of the batches decoded with `layout_form`: `callsweep.layout.layout_schema`
+    of `evtx_schema()` (dictionary columns as plain strings, the CallTrace prefix column)."""
+    return pa.schema(_native.evtx_layout_schema())
 
 
 def empty_evtx_frame() -> pl.DataFrame:

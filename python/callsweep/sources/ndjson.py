@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from callsweep._native import extract_fields, pick_lines, select_lines
 from callsweep.sources.discover import InputError
+from callsweep.sources.prefilter import KEY_NAME, Prefix
 
 MAX_LINE_BYTES = 4 << 20  # a Sysmon event is a few KB; longer lines are junk or damage
 BLOCK_LINES = 20_000  # at most this many lines per parsed block...
@@ -52,6 +53,8 @@ class LineBlock:
     numbers: list[int]
     text: bytes | bytearray
     seen: int
+    # Of the lines seen, those the prefilter's second test left out (`sources.prefilter`).
+    excluded: int = 0
     # Set once read with only the stream's `project` fields, in this shape (see `complete`).
     narrowed: str | None = None
 
@@ -138,23 +141,26 @@ def read_blocks(
     skipped: list[InputError],
     needles: tuple[bytes, ...] | None = None,
     block_lines: int = BLOCK_LINES,
+    exclude: tuple[Prefix, ...] = (),
 ) -> Iterator[LineBlock]:
     """The non-blank lines of every member of `path` (with `needles`: only those containing
-    one of them, tested natively before any parsing), in blocks; what is skipped (overlong
-    lines, a damaged compressed stream) is appended to `skipped` and reading goes on where it
-    can. OSError when the file cannot be opened at all."""
+    one of them, tested natively before any parsing, and with `exclude` not those whose
+    CallTrace is proved to start with one of these prefixes, `sources.prefilter`), in blocks;
+    what is skipped (overlong lines, a damaged compressed stream) is appended to `skipped` and
+    reading goes on where it can. OSError when the file cannot be opened at all."""
+    excluding = (KEY_NAME, list(exclude)) if exclude and needles else None
     for name, pieces in _members(path):
         number = 1  # of the next line
         # The block's kept lines, appended natively straight from the read buffer: one copy
         # (a bytes per window joined per block cost two more, and fresh pages each time).
         text = bytearray()
         numbers: list[int] = []
-        seen = 0
+        seen = excluded = 0
 
         def block(name: str = name) -> LineBlock:
-            nonlocal text, numbers, seen
-            done = LineBlock(name, numbers, text, seen)
-            text, numbers, seen = bytearray(), [], 0
+            nonlocal text, numbers, seen, excluded
+            done = LineBlock(name, numbers, text, seen, excluded)
+            text, numbers, seen, excluded = bytearray(), [], 0, 0
             return done
 
         try:
@@ -164,11 +170,12 @@ def read_blocks(
                     number += 1
                     continue
                 start = len(text)
-                _, kept, lines, overlong, number = select_lines(
-                    piece, list(needles or ()), MAX_LINE_BYTES, number, text
+                _, kept, lines, overlong, number, left_out = select_lines(
+                    piece, list(needles or ()), MAX_LINE_BYTES, number, text, excluding
                 )
                 skipped.extend(_overlong(name, at, length) for at, length in overlong)
                 seen += lines
+                excluded += left_out
                 # Blocks of at most `block_lines` lines: a run larger than that is cut.
                 while len(numbers) + len(kept) > block_lines:
                     room = block_lines - len(numbers)
@@ -218,13 +225,18 @@ class NdjsonStream:
     read are counted in `skipped` with their file and line. `shape`: forced, or detected per
     member from its first parseable lines. `needles`: what a line must contain (one of) to be
     parsed at all (the scan's prefilter, `ALERT_NEEDLES`); lines it drops still count in
-    `lines`."""
+    `lines`. `exclude`: CallTrace prefixes that make every rule false (`sources.prefilter`):
+    lines with a needle proved to give only such CallTraces are not parsed either, and are
+    counted in `excluded`."""
 
     path: str
     shape: str | None = None
     needles: tuple[bytes, ...] | None = None
     block_lines: int = BLOCK_LINES
+    exclude: tuple[Prefix, ...] = ()
     lines: int = 0
+    parsed: int = 0  # lines handed to the parser
+    excluded: int = 0
     skipped: list[InputError] = field(default_factory=list)
     shapes: Counter[str] = field(default_factory=Counter)
     # Per shape: how many of its events had each of `fields` (what the rule needs).
@@ -240,11 +252,18 @@ class NdjsonStream:
     def tables(self) -> Iterator[pa.Table]:
         """Every event as rows of `ndjson_schema()` (what conversion writes)."""
         detected: dict[str, str] = {}
-        for block in read_blocks(self.path, self.skipped, self.needles, self.block_lines):
-            self.lines += block.seen
+        for block in self._blocks():
             table = self._parse(block.name, block.numbers, block.lines, detected)
             if table is not None:
                 yield table
+
+    def _blocks(self) -> Iterator[LineBlock]:
+        blocks = read_blocks(self.path, self.skipped, self.needles, self.block_lines, self.exclude)
+        for block in blocks:
+            self.lines += block.seen
+            self.parsed += len(block.numbers)
+            self.excluded += block.excluded
+            yield block
 
     def frames(self) -> Iterator[pl.DataFrame]:
         """Every event as a polars frame for the scan's plan (see `frame_jobs`)."""
@@ -261,8 +280,7 @@ class NdjsonStream:
         line), line by line into `ndjson_schema()`. Reading and the prefilter happen as the
         jobs are drawn, on the caller's thread."""
         detected: dict[str, str] = {}
-        for block in read_blocks(self.path, self.skipped, self.needles, self.block_lines):
-            self.lines += block.seen
+        for block in self._blocks():
             if block.numbers:
                 yield block, functools.partial(self._frame, block, detected)
 

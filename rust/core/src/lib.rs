@@ -10,6 +10,7 @@ pub mod json_fields;
 pub mod kernel;
 pub mod lines;
 pub mod program;
+pub mod value_prefix;
 
 pub use glob::{Pattern, PatternSet};
 pub use kernel::{match_array, match_array_ref, match_rows};

@@ -9,6 +9,8 @@
 
 use memchr::memmem::Finder;
 
+use crate::value_prefix::ExcludedValues;
+
 /// The lines of a block that passed the test, joined by `\n` (each without its line break and
 /// a trailing `\r`), and what the block held.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -23,11 +25,14 @@ pub struct Selection {
     pub overlong: Vec<(u64, u64)>,
     /// The number the line after the block's last line has.
     pub next_number: u64,
+    /// Lines that hold a needle but were proved unable to alert (`LineTest::excluding`).
+    pub excluded: u64,
 }
 
 /// The needles a kept line must contain one of (none: every line is kept).
 pub struct LineTest {
     finders: Vec<Finder<'static>>,
+    excluded: Option<ExcludedValues>,
 }
 
 impl LineTest {
@@ -38,7 +43,15 @@ impl LineTest {
                 .filter(|n| !n.is_empty())
                 .map(|n| Finder::new(n).into_owned())
                 .collect(),
+            excluded: None,
         }
+    }
+
+    /// The same test, but a line that holds a needle is still left out when `excluded` proves
+    /// that it cannot alert (a first frame every rule excludes).
+    pub fn excluding(mut self, excluded: ExcludedValues) -> Self {
+        self.excluded = Some(excluded);
+        self
     }
 
     pub fn keeps_all(&self) -> bool {
@@ -90,7 +103,7 @@ pub fn select_spans(
             out.overlong.push((number, line.len() as u64));
         } else if !is_blank(line) {
             out.lines += 1;
-            let keep = test.keeps_all()
+            let mut keep = test.keeps_all()
                 || test
                     .finders
                     .iter()
@@ -102,6 +115,10 @@ pub fn select_spans(
                         }
                         at.is_some_and(|p| p + finder.needle().len() <= end)
                     });
+            if keep && test.excluded.as_ref().is_some_and(|e| e.proves(line)) {
+                keep = false;
+                out.excluded += 1;
+            }
             if keep {
                 spans.push((start, start + line.len()));
                 out.numbers.push(number);
@@ -228,6 +245,23 @@ mod tests {
         assert_eq!(got.overlong, vec![(2, 31)]);
         assert_eq!(got.numbers, vec![1, 3]);
         assert_eq!(got.lines, 2);
+    }
+
+    #[test]
+    fn lines_proved_excluded_are_left_out_and_counted() {
+        use crate::value_prefix::{ExcludedValues, JsonPrefix};
+        let ntdll = JsonPrefix::new("?:\\WINDOWS\\SYSTEM32\\ntdll.dll", false).unwrap();
+        let test = LineTest::new(&[b"CallTrace".to_vec(), b"\\u00".to_vec()])
+            .excluding(ExcludedValues::new(b"CallTrace", vec![ntdll]));
+        let data = concat!(
+            r#"{"CallTrace":"C:\\Windows\\System32\\ntdll.dll+1"}"#,
+            "\n{\"a\":1}\n",
+            r#"{"CallTrace":"UNKNOWN(0)"}"#,
+            "\n",
+        );
+        let got = select_lines(data.as_bytes(), &test, 1 << 20, 1);
+        assert_eq!(got.numbers, vec![3]);
+        assert_eq!((got.lines, got.excluded), (3, 1));
     }
 
     #[test]

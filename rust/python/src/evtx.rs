@@ -93,15 +93,18 @@ impl EvtxReader {
     /// Opens `path` (OSError when it cannot be read, ValueError when it is not EVTX), to be
     /// decoded on `threads` threads (0: one per core) into batches of about `batch_rows` rows;
     /// with `by_code_kind`, each batch holds rows of one kind of event code only (before "10"
-    /// as text, "10", after it), as callsweep's Parquet layout writes them.
+    /// as text, "10", after it), as callsweep's Parquet layout writes them; with `layout_form`,
+    /// the batches come in the layout's written schema (`evtx_layout_schema()`: dictionary
+    /// columns as plain strings, the CallTrace prefix column appended).
     #[new]
-    #[pyo3(signature = (path, batch_rows = 65536, threads = 0, by_code_kind = false))]
+    #[pyo3(signature = (path, batch_rows = 65536, threads = 0, by_code_kind = false, layout_form = false))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         batch_rows: usize,
         threads: usize,
         by_code_kind: bool,
+        layout_form: bool,
     ) -> PyResult<Self> {
         if batch_rows == 0 {
             return Err(PyValueError::new_err("batch_rows must be at least 1"));
@@ -110,6 +113,7 @@ impl EvtxReader {
             batch_rows,
             threads,
             by_code_kind,
+            layout_form,
             ..EvtxOptions::default()
         };
         let batches = py
@@ -246,5 +250,14 @@ impl ExportedSchema {
 pub fn evtx_schema() -> ExportedSchema {
     ExportedSchema {
         schema: callsweep_core::evtx::evtx_schema(),
+    }
+}
+
+/// The schema of the batches of an `EvtxReader` opened with `layout_form`: what callsweep's
+/// Parquet layout writes.
+#[pyfunction]
+pub fn evtx_layout_schema() -> ExportedSchema {
+    ExportedSchema {
+        schema: callsweep_core::evtx::layout_schema(),
     }
 }

@@ -267,6 +267,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<evtx::EvtxReader>()?;
     m.add_class::<evtx::ExportedSchema>()?;
     m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(evtx::evtx_layout_schema, m)?)?;
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add_function(wrap_pyfunction!(first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(compact_views, m)?)?;

@@ -5,6 +5,7 @@
 use arrow_array::Array;
 use callsweep_core::json_fields::{extract_fields as extract, FieldTree};
 use callsweep_core::lines;
+use callsweep_core::value_prefix::{ExcludedValues, JsonPrefix};
 use callsweep_core::{LineTest, Selection};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
@@ -13,14 +14,17 @@ use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::arrow_ffi::ExportedArray;
 
-/// `(text, numbers, lines, overlong, next_number)`: the lines of `data` holding any of
-/// `needles` (every line when there are none), each followed by `\n`; their 1-based numbers
-/// counted from `first_number`; how many non-blank lines `data` held; `(number, length)` of
-/// each line longer than `max_line` bytes, which is never kept; the number of the line after.
-/// With `out`, the kept lines are appended to it instead (one copy, into the caller's block)
-/// and `text` is empty.
+/// `(text, numbers, lines, overlong, next_number, excluded)`: the lines of `data` holding any
+/// of `needles` (every line when there are none), each followed by `\n`; their 1-based
+/// numbers counted from `first_number`; how many non-blank lines `data` held; `(number,
+/// length)` of each line longer than `max_line` bytes, which is never kept; the number of the
+/// line after; how many lines with a needle `exclude` left out. With `out`, the kept lines are
+/// appended to it instead (one copy, into the caller's block) and `text` is empty.
+/// `exclude`: `(field name, [(prefix, case_sensitive), ...])`, leaving out the lines proved to
+/// give the field only values that start with a prefix (`callsweep_core::value_prefix`); a
+/// prefix JSON cannot spell plainly is an error.
 #[pyfunction]
-#[pyo3(signature = (data, needles, max_line, first_number = 1, out = None))]
+#[pyo3(signature = (data, needles, max_line, first_number = 1, out = None, exclude = None))]
 #[allow(clippy::type_complexity)] // the tuple is the Python signature
 pub fn select_lines<'py>(
     py: Python<'py>,
@@ -29,7 +33,15 @@ pub fn select_lines<'py>(
     max_line: usize,
     first_number: u64,
     out: Option<Bound<'py, PyByteArray>>,
-) -> PyResult<(Bound<'py, PyBytes>, Vec<u64>, u64, Vec<(u64, u64)>, u64)> {
+    exclude: Option<(Vec<u8>, Vec<(String, bool)>)>,
+) -> PyResult<(
+    Bound<'py, PyBytes>,
+    Vec<u64>,
+    u64,
+    Vec<(u64, u64)>,
+    u64,
+    u64,
+)> {
     let ptr = data
         .as_slice_ptr()
         .ok_or_else(|| PyValueError::new_err("select_lines needs a contiguous byte buffer"))?;
@@ -37,7 +49,18 @@ pub fn select_lines<'py>(
     // memory stays valid while the GIL is released; callers pass bytes, or a view of the
     // reader's buffer, which nothing writes until the call returns.
     let bytes: &[u8] = unsafe { ptr.as_ref() };
-    let test = LineTest::new(&needles);
+    let mut test = LineTest::new(&needles);
+    if let Some((name, prefixes)) = exclude {
+        let prefixes = prefixes
+            .iter()
+            .map(|(head, case_sensitive)| {
+                JsonPrefix::new(head, *case_sensitive).ok_or_else(|| {
+                    PyValueError::new_err(format!("not a plain JSON prefix: {head:?}"))
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        test = test.excluding(ExcludedValues::new(&name, prefixes));
+    }
     let (spans, selection) =
         py.detach(|| callsweep_core::select_spans(bytes, &test, max_line, first_number));
     let text = match out {
@@ -60,9 +83,10 @@ pub fn select_lines<'py>(
         lines,
         overlong,
         next_number,
+        excluded,
         ..
     } = selection;
-    Ok((text, numbers, lines, overlong, next_number))
+    Ok((text, numbers, lines, overlong, next_number, excluded))
 }
 
 /// The lines at the 0-based `indices` (ascending) of `text` (lines each followed by `\n`, as

@@ -10,6 +10,7 @@ use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxRecord, EvtxRecordHeader, ParserS
 
 use super::columns::Sinks;
 use super::json::{read_json, JsonScratch};
+use super::layout::for_layout;
 use super::row::Row;
 use super::template::{read_template, TemplateCache};
 use super::DecodeError;
@@ -76,7 +77,7 @@ impl Decoder {
     }
 
     /// Decodes consecutive chunks into one batch, or one per kind of event code (`fast_path`,
-    /// `by_kind`: see `EvtxOptions`). A panic here
+    /// `by_kind`, `layout_form`: see `EvtxOptions`). A panic here
     /// that the per-record guards did not contain (a bug of this module) loses the group,
     /// recorded as an error for each chunk.
     pub fn decode_group(
@@ -85,6 +86,7 @@ impl Decoder {
         path: &str,
         fast_path: bool,
         by_kind: bool,
+        layout_form: bool,
     ) -> GroupOutput {
         self.fast_path = fast_path;
         let numbers: Vec<u64> = chunks.iter().map(ChunkInput::number).collect();
@@ -102,11 +104,14 @@ impl Decoder {
                     ChunkInput::Read(data) => self.decode_chunk(*data, &mut cols, &mut errors),
                 }
             }
-            let batches = if cols.rows() > 0 {
+            let mut batches = if cols.rows() > 0 {
                 cols.finish(path)
             } else {
                 Vec::new()
             };
+            if layout_form {
+                batches = batches.into_iter().map(for_layout).collect();
+            }
             self.cols = Some(cols);
             (batches, errors)
         }));

@@ -27,6 +27,7 @@
 mod columns;
 mod decode;
 mod json;
+mod layout;
 mod row;
 pub mod schema;
 mod template;
@@ -49,6 +50,7 @@ use evtx::{EvtxParser, IntoIterChunks};
 use crate::Error;
 use decode::{chain, chunk_offset, ChunkInput, Decoder, GroupOutput, CHUNK_SIZE, FILE_HEADER_SIZE};
 
+pub use layout::{layout_schema, CALL_TRACE_PREFIX_CHARS};
 pub use schema::evtx_schema;
 
 /// How to decode.
@@ -65,6 +67,10 @@ pub struct EvtxOptions {
     /// batch per kind, in that order within the group: what a writer of callsweep's Parquet
     /// layout wants. Rows keep their order within a kind.
     pub by_code_kind: bool,
+    /// Hand out the batches in the form callsweep's Parquet layout writes them
+    /// ([`layout_schema`]: dictionary columns as plain strings, the CallTrace prefix column
+    /// appended), made on the decoding threads.
+    pub layout_form: bool,
 }
 
 impl Default for EvtxOptions {
@@ -74,6 +80,7 @@ impl Default for EvtxOptions {
             threads: 0,
             template_fast_path: true,
             by_code_kind: false,
+            layout_form: false,
         }
     }
 }
@@ -163,6 +170,7 @@ struct Job {
     path: Arc<str>,
     fast_path: bool,
     by_kind: bool,
+    layout_form: bool,
     results: mpsc::Sender<Done>,
 }
 
@@ -204,8 +212,13 @@ impl Pool {
                     loop {
                         let job = lock(&receiver).recv();
                         let Ok(job) = job else { break };
-                        let out =
-                            decoder.decode_group(job.chunks, &job.path, job.fast_path, job.by_kind);
+                        let out = decoder.decode_group(
+                            job.chunks,
+                            &job.path,
+                            job.fast_path,
+                            job.by_kind,
+                            job.layout_form,
+                        );
                         // The reader may be gone: its results are not wanted then.
                         let _ = job.results.send((job.seq, out));
                     }
@@ -333,7 +346,11 @@ impl EvtxBatches {
     }
 
     pub fn schema(&self) -> SchemaRef {
-        evtx_schema()
+        if self.options.layout_form {
+            layout_schema()
+        } else {
+            evtx_schema()
+        }
     }
 
     /// The path, as given.
@@ -386,6 +403,7 @@ impl EvtxBatches {
             1
         };
         let (fast_path, by_kind) = (self.options.template_fast_path, self.options.by_code_kind);
+        let layout_form = self.options.layout_form;
         while !self.exhausted && self.in_flight() < max_in_flight {
             let Some(chunks) = self.read_group() else {
                 self.exhausted = true;
@@ -406,12 +424,14 @@ impl EvtxBatches {
                     path: Arc::clone(&self.path),
                     fast_path,
                     by_kind,
+                    layout_form,
                     results: results.clone(),
                 });
             } else {
                 let out = INLINE.with(|cell| {
                     let mut decoder = cell.take().unwrap_or_else(Decoder::new);
-                    let out = decoder.decode_group(chunks, &self.path, fast_path, by_kind);
+                    let out =
+                        decoder.decode_group(chunks, &self.path, fast_path, by_kind, layout_form);
                     cell.replace(Some(decoder));
                     out
                 });
