@@ -18,7 +18,7 @@ use arrow_buffer::BooleanBuffer;
 use arrow_schema::DataType;
 
 use crate::glob::PatternSet;
-use crate::kernel::match_rows;
+use crate::kernel::{match_rows, match_rows_many};
 use crate::Error;
 
 /// A boolean condition over columns `0..n` of a batch. Its value on a row is never null: a
@@ -39,19 +39,30 @@ pub enum Program {
     Or(Vec<Program>),
     /// The shared program of that index in the `RuleSet` (see `Shared`).
     Shared(usize),
+    /// The wildcard leaf of that index in a `RuleSet`, which writes every `Wildcard` of its
+    /// programs as one (see `RuleSet::new`).
+    Leaf(usize),
 }
 
-/// What the shared programs of one evaluation have given so far: per program, the rows it was
-/// evaluated on and its value there.
+/// What the shared programs and the wildcard leaves of one evaluation have given so far: per
+/// program (per leaf), the rows it was evaluated on and its value there.
 struct Memo {
     known: Vec<Option<(BooleanBuffer, BooleanBuffer)>>,
+    leaves: Vec<Option<(BooleanBuffer, BooleanBuffer)>>,
 }
 
-/// What an evaluation reads: the batch's columns and the shared programs.
+/// What an evaluation reads: the batch's columns, the shared programs, and the wildcard leaves
+/// (column, patterns) with, per column, the leaves on it.
 struct Batch<'a> {
     columns: &'a [ArrayRef],
     shared: &'a [Program],
+    leaves: &'a [(usize, PatternSet)],
+    on_column: &'a [Vec<usize>],
 }
+
+/// A leaf asked for on at least one row in this many is matched in one pass together with the
+/// other leaves on its column (`match_rows_many`), on the same rows.
+const FUSE_DIVISOR: usize = 4;
 
 impl Program {
     /// The condition's value on every row of a batch of `len` rows.
@@ -66,15 +77,20 @@ impl Program {
         let batch = Batch {
             columns,
             shared: &[],
+            leaves: &[],
+            on_column: &[],
         };
-        let mut memo = Memo { known: Vec::new() };
+        let mut memo = Memo {
+            known: Vec::new(),
+            leaves: Vec::new(),
+        };
         Ok(BooleanArray::new(self.eval(&batch, &mut memo, &all)?, None))
     }
 
     /// The highest column index the program reads, if any.
     pub fn max_column(&self) -> Option<usize> {
         match self {
-            Program::Const(_) | Program::Shared(_) => None,
+            Program::Const(_) | Program::Shared(_) | Program::Leaf(_) => None,
             Program::Column(c) | Program::Wildcard { column: c, .. } => Some(*c),
             Program::Not(p) => p.max_column(),
             Program::And(ps) | Program::Or(ps) => ps.iter().filter_map(|p| p.max_column()).max(),
@@ -85,9 +101,28 @@ impl Program {
     fn max_shared(&self) -> Option<usize> {
         match self {
             Program::Shared(k) => Some(*k),
-            Program::Const(_) | Program::Column(_) | Program::Wildcard { .. } => None,
+            Program::Const(_)
+            | Program::Column(_)
+            | Program::Wildcard { .. }
+            | Program::Leaf(_) => None,
             Program::Not(p) => p.max_shared(),
             Program::And(ps) | Program::Or(ps) => ps.iter().filter_map(|p| p.max_shared()).max(),
+        }
+    }
+
+    /// The program with each `Wildcard` moved into `leaves` and read as its `Leaf`.
+    fn leaves_into(self, leaves: &mut Vec<(usize, PatternSet)>) -> Program {
+        match self {
+            Program::Wildcard { column, set } => {
+                leaves.push((column, set));
+                Program::Leaf(leaves.len() - 1)
+            }
+            Program::Not(p) => Program::Not(Box::new(p.leaves_into(leaves))),
+            Program::And(ps) => {
+                Program::And(ps.into_iter().map(|p| p.leaves_into(leaves)).collect())
+            }
+            Program::Or(ps) => Program::Or(ps.into_iter().map(|p| p.leaves_into(leaves)).collect()),
+            other => other,
         }
     }
 
@@ -127,6 +162,51 @@ impl Program {
             Program::Not(inner) => {
                 let held = inner.eval(batch, memo, alive)?;
                 alive & &!&held
+            }
+            Program::Leaf(k) => {
+                let Some((c, set)) = batch.leaves.get(*k) else {
+                    return Err(Error::Program(format!(
+                        "no wildcard leaf {k} of {}",
+                        batch.leaves.len()
+                    )));
+                };
+                if alive.count_set_bits() == 0 {
+                    return Ok(alive.clone());
+                }
+                if memo.leaves.len() < batch.leaves.len() {
+                    memo.leaves.resize(batch.leaves.len(), None);
+                }
+                let need = match &memo.leaves[*k] {
+                    Some((known, _)) => alive & &!known,
+                    None => alive.clone(),
+                };
+                let asked = need.count_set_bits();
+                if asked > 0 {
+                    let array = column(columns, *c)?.as_ref();
+                    let siblings = batch.on_column.get(*c).map_or(&[][..], |s| &s[..]);
+                    // Asked for on many rows: the other leaves on the column are decided on
+                    // them in the same pass, while each value is in cache (where a rule asks
+                    // them later, they are known). Their values are exact; only the work is
+                    // done early, at most once per row and leaf.
+                    if siblings.len() > 1
+                        && siblings.len() <= crate::kernel::MANY_MAX
+                        && asked * FUSE_DIVISOR >= alive.len()
+                    {
+                        let sets: Vec<&PatternSet> =
+                            siblings.iter().map(|&j| &batch.leaves[j].1).collect();
+                        let values = match_rows_many(array, &sets, &need)?;
+                        for (&j, value) in siblings.iter().zip(values) {
+                            remember(&mut memo.leaves[j], &need, value);
+                        }
+                    } else {
+                        let value = match_rows(array, set, Some(&need))?;
+                        remember(&mut memo.leaves[*k], &need, value);
+                    }
+                }
+                match &memo.leaves[*k] {
+                    Some((_, value)) => alive & value,
+                    None => BooleanBuffer::new_unset(alive.len()),
+                }
             }
             Program::Shared(k) => {
                 let Some(program) = batch.shared.get(*k) else {
@@ -182,6 +262,19 @@ impl Program {
     }
 }
 
+/// Adds a leaf's `value` on `rows` to what is known of it (a row known before gets the same
+/// value again: a leaf's value on a row never changes).
+fn remember(
+    entry: &mut Option<(BooleanBuffer, BooleanBuffer)>,
+    rows: &BooleanBuffer,
+    value: BooleanBuffer,
+) {
+    *entry = Some(match entry.take() {
+        None => (rows.clone(), value),
+        Some((known, old)) => (&known | rows, &(&old & &!rows) | &value),
+    });
+}
+
 /// Several rules' programs over the columns of one batch, sharing `shared`: `Program::Shared(k)`
 /// in a rule (or in a later shared program) is `shared[k]`, evaluated once per row at most in
 /// one call of `any` or `each`, on the rows the rules ask it for.
@@ -189,6 +282,10 @@ impl Program {
 pub struct RuleSet {
     shared: Vec<Program>,
     rules: Vec<Program>,
+    /// Every `Wildcard` of the programs, which read them as `Leaf`s: (column, patterns).
+    leaves: Vec<(usize, PatternSet)>,
+    /// Per column, the leaves on it.
+    on_column: Vec<Vec<usize>>,
 }
 
 impl RuleSet {
@@ -210,7 +307,28 @@ impl RuleSet {
                 )));
             }
         }
-        Ok(RuleSet { shared, rules })
+        let mut leaves = Vec::new();
+        let shared: Vec<Program> = shared
+            .into_iter()
+            .map(|p| p.leaves_into(&mut leaves))
+            .collect();
+        let rules: Vec<Program> = rules
+            .into_iter()
+            .map(|p| p.leaves_into(&mut leaves))
+            .collect();
+        let mut on_column: Vec<Vec<usize>> = Vec::new();
+        for (k, (c, _)) in leaves.iter().enumerate() {
+            if on_column.len() <= *c {
+                on_column.resize(c + 1, Vec::new());
+            }
+            on_column[*c].push(k);
+        }
+        Ok(RuleSet {
+            shared,
+            rules,
+            leaves,
+            on_column,
+        })
     }
 
     pub fn rules(&self) -> usize {
@@ -223,6 +341,7 @@ impl RuleSet {
             .iter()
             .chain(&self.rules)
             .filter_map(|p| p.max_column())
+            .chain(self.leaves.iter().map(|(c, _)| *c))
             .max()
     }
 
@@ -267,9 +386,12 @@ impl RuleSet {
         let batch = Batch {
             columns,
             shared: &self.shared,
+            leaves: &self.leaves,
+            on_column: &self.on_column,
         };
         let memo = Memo {
             known: vec![None; self.shared.len()],
+            leaves: vec![None; self.leaves.len()],
         };
         Ok((batch, memo))
     }
@@ -284,7 +406,7 @@ fn column(columns: &[ArrayRef], index: usize) -> Result<&ArrayRef, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{BooleanArray, StringArray};
+    use arrow_array::{BooleanArray, StringArray, StringViewArray};
     use proptest::prelude::*;
     use std::sync::Arc;
 
@@ -428,9 +550,17 @@ mod tests {
         fn shared_programs_give_what_inlining_gives(
             (shared, rules) in rule_set(),
             rows in prop::collection::vec((value(), value(), prop::option::of(any::<bool>())), 0..40),
+            views in any::<bool>(),
         ) {
-            let a: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()));
-            let b: ArrayRef = Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()));
+            // String views (as polars hands them over) take the one-pass path for the leaves
+            // of a column, plain strings the one-set path.
+            let first: Vec<_> = rows.iter().map(|r| r.0).collect();
+            let second: Vec<_> = rows.iter().map(|r| r.1).collect();
+            let (a, b): (ArrayRef, ArrayRef) = if views {
+                (Arc::new(StringViewArray::from(first)), Arc::new(StringViewArray::from(second)))
+            } else {
+                (Arc::new(StringArray::from(first)), Arc::new(StringArray::from(second)))
+            };
             let c: ArrayRef = Arc::new(BooleanArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>()));
             let columns = vec![a, b, c];
             let len = rows.len();
