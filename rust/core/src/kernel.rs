@@ -209,12 +209,25 @@ pub fn match_rows_many(
         memo.put(view, bits);
         bits
     };
-    let mut answers = vec![0u64; len];
-    let fill = |start: usize, out: &mut [u64]| {
+    // The sets' bitmaps interleaved, word by word (word `w` of set `j` at `w * k + j`), so that
+    // each thread fills whole words of every set; a few bitmaps' worth of memory, not a word
+    // per row (each call would otherwise fault in megabytes).
+    let k = sets.len();
+    let n_words = len.div_ceil(64);
+    let mut words = vec![0u64; n_words * k];
+    let fill = |first_word: usize, out: &mut [u64]| {
         let mut memo = ManyMemo::new();
-        for (k, slot) in out.iter_mut().enumerate() {
-            if rows.value(start + k) {
-                *slot = answer(&mut memo, start + k);
+        for (w, word) in out.chunks_mut(k).enumerate() {
+            let base = (first_word + w) * 64;
+            for bit in 0..64.min(len - base) {
+                if !rows.value(base + bit) {
+                    continue;
+                }
+                let mut bits = answer(&mut memo, base + bit);
+                while bits != 0 {
+                    word[bits.trailing_zeros() as usize] |= 1 << bit;
+                    bits &= bits - 1;
+                }
             }
         }
     };
@@ -222,21 +235,28 @@ pub fn match_rows_many(
     if rows.count_set_bits() < len / SPARSE_DIVISOR {
         let mut memo = ManyMemo::new();
         for i in rows.set_indices() {
-            answers[i] = answer(&mut memo, i);
+            let mut bits = answer(&mut memo, i);
+            while bits != 0 {
+                words[i / 64 * k + bits.trailing_zeros() as usize] |= 1 << (i % 64);
+                bits &= bits - 1;
+            }
         }
     } else if len < PARALLEL_MIN_ROWS || threads < 2 {
-        fill(0, &mut answers);
+        fill(0, &mut words);
     } else {
-        let per_thread = len.div_ceil(threads);
+        let words_per_thread = n_words.div_ceil(threads);
         std::thread::scope(|scope| {
-            for (n, chunk) in answers.chunks_mut(per_thread).enumerate() {
+            for (n, chunk) in words.chunks_mut(words_per_thread * k).enumerate() {
                 let fill = &fill;
-                scope.spawn(move || fill(n * per_thread, chunk));
+                scope.spawn(move || fill(n * words_per_thread, chunk));
             }
         });
     }
-    Ok((0..sets.len())
-        .map(|j| BooleanBuffer::collect_bool(len, |i| answers[i] >> j & 1 == 1))
+    Ok((0..k)
+        .map(|j| {
+            let bitmap: Vec<u64> = (0..n_words).map(|w| words[w * k + j]).collect();
+            BooleanBuffer::new(Buffer::from_vec(bitmap), 0, len)
+        })
         .collect())
 }
 
