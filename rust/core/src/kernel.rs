@@ -174,6 +174,7 @@ pub fn match_rows_many(
     let views = array.views();
     let buffers = array.data_buffers();
     let len = array.len();
+    let all = u64::MAX >> (64 - sets.len().max(1));
     // Every set's answer on row `i`, one bit each (0 on rows not selected).
     let answer = |memo: &mut ManyMemo, i: usize| -> u64 {
         if !is_valid(nulls, i) {
@@ -194,17 +195,23 @@ pub fn match_rows_many(
                 }
             }
         }
-        let long = (view as u32) > 12;
-        let head = ((view >> 32) as u32).to_le_bytes();
+        // As in `match_views`: a long value whose first four bytes rule a set out is not read
+        // for it. Which sets they leave is asked once per distinct four bytes (a CallTrace
+        // column has a few dozen: `C:\W`, `UNKN`, ...).
+        let mut candidates = if (view as u32) > 12 {
+            memo.may_start(((view >> 32) as u32).to_le_bytes(), sets)
+        } else {
+            all
+        };
         // SAFETY: `i < array.len()`: callers pass indices below the length.
         let value = unsafe { array.value_unchecked(i) };
         let mut bits = 0u64;
-        for (j, set) in sets.iter().enumerate() {
-            // As in `match_views`: a long value whose first four bytes rule the set out is
-            // not read for it.
-            if (!long || set.may_start_with(&head)) && set.is_match(value) {
+        while candidates != 0 {
+            let j = candidates.trailing_zeros() as usize;
+            if sets[j].is_match(value) {
                 bits |= 1 << j;
             }
+            candidates &= candidates - 1;
         }
         memo.put(view, bits);
         bits
@@ -260,13 +267,17 @@ pub fn match_rows_many(
         .collect())
 }
 
-/// `ViewMemo` for `match_rows_many`: every set's answer for a view seen before.
+/// `ViewMemo` for `match_rows_many`: every set's answer for a view seen before; and per first
+/// four bytes of a long value, the sets that may match it.
 struct ManyMemo {
     slots: Box<[(u128, u64)]>,
     lookups: u32,
     hits: u32,
     on: bool,
+    heads: Box<[(u32, u64)]>,
 }
+
+const HEAD_BITS: u32 = 8;
 
 /// The bit of a stored answer that says it is one (sets use bits `0..MANY_MAX`).
 const STORED: u64 = 1 << MANY_MAX;
@@ -278,7 +289,27 @@ impl ManyMemo {
             lookups: 0,
             hits: 0,
             on: true,
+            heads: vec![(0u32, 0u64); 1 << HEAD_BITS].into_boxed_slice(),
         }
+    }
+
+    /// The sets that a value longer than four bytes, starting with `head`, may match.
+    #[inline]
+    fn may_start(&mut self, head: [u8; 4], sets: &[&PatternSet]) -> u64 {
+        let key = u32::from_le_bytes(head);
+        let slot = (key.wrapping_mul(0x9E37_79B9) >> (32 - HEAD_BITS)) as usize;
+        let (known, bits) = self.heads[slot];
+        if bits & STORED != 0 && known == key {
+            return bits & !STORED;
+        }
+        let mut bits = 0u64;
+        for (j, set) in sets.iter().enumerate() {
+            if set.may_start_with(&head) {
+                bits |= 1 << j;
+            }
+        }
+        self.heads[slot] = (key, bits | STORED);
+        bits
     }
 
     #[inline]
