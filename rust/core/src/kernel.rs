@@ -108,32 +108,24 @@ where
     let buffers = array.data_buffers();
     let len = array.len();
     collect_with(len, rows, ViewMemo::new, |memo, i| {
+        if i + PREFETCH_AHEAD < len {
+            let view = views[i + PREFETCH_AHEAD];
+            // Values of up to 12 bytes live in the view itself; longer ones in a data buffer,
+            // named by index (bits 64..96) at an offset (bits 96..128).
+            if (view as u32) > 12 {
+                let buffer = ((view >> 64) as u32) as usize;
+                let offset = (view >> 96) as u32 as usize;
+                if let Some(b) = buffers.get(buffer) {
+                    prefetch(b.as_ptr().wrapping_add(offset));
+                }
+            }
+        }
         if !is_valid(nulls, i) {
             return false;
         }
         let view = views[i];
         if let Some(answer) = memo.get(view) {
             return answer;
-        }
-        if !memo.on {
-            // Nearly distinct values (CallTraces), each a cache miss: the value a few rows on
-            // is fetched now, unless it is never read (not selected, inline, or ruled out by
-            // its first four bytes). While the table is on, values repeat and are in cache:
-            // there a prefetch only costs (measured: 2.4 ms -> 1.3 ms for a 500k-row image
-            // column, 5.1 ms -> 1.5 ms for `UNKNOWN(*` over 500k CallTraces).
-            let ahead = i + PREFETCH_AHEAD;
-            if ahead < len && rows.is_none_or(|r| r.value(ahead)) {
-                let next = views[ahead];
-                // Values of up to 12 bytes live in the view itself; longer ones in a data
-                // buffer, named by index (bits 64..96) at an offset (bits 96..128).
-                if (next as u32) > 12 && set.may_start_with(&((next >> 32) as u32).to_le_bytes()) {
-                    let buffer = ((next >> 64) as u32) as usize;
-                    let offset = (next >> 96) as u32 as usize;
-                    if let Some(b) = buffers.get(buffer) {
-                        prefetch(b.as_ptr().wrapping_add(offset));
-                    }
-                }
-            }
         }
         // A longer value keeps its first four bytes in the view (bits 32..64): when they rule
         // every pattern out, the value itself is never read.
