@@ -358,7 +358,12 @@ class Scanner:
             hits.filter(pl.col(hit_columns[i]))
             .drop(hit_columns)
             .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
-            .with_columns(*self._rule_columns[i])
+            .with_columns(
+                alert_schema.first_frame(pl.col(alert_schema.CALL_TRACE)).alias(
+                    alert_schema.FIRST_FRAME
+                ),
+                *self._rule_columns[i],
+            )
         )
 
     @property
@@ -389,7 +394,8 @@ class Scanner:
             marks += [EXPLAIN_COLUMN.format(i) for i in range(n)]
         if self.compare_modes:
             marks += [compat.OTHER_COLUMN.format(i) for i in range(n)]
-        columns = [hits.drop(marks)[pl.concat(rows)]]
+        events = hits.drop(marks).with_columns(_first_frames(hits))
+        columns = [events[pl.concat(rows)]]
         if self.explain:
             why = [hits.get_column(EXPLAIN_COLUMN.format(i))[r] for i, r in enumerate(rows)]
             columns.append(pl.DataFrame(pl.concat(why).alias(EXPLAIN)))
@@ -446,6 +452,15 @@ class Scanner:
         if self.since is not None or self.until is not None:
             events = events.filter(self._time_window(schema))
         projection = alert_schema.alert_projection(schema, origin)
+        if self._tagged:
+            # Cut after the rows are tagged (`_tag`, `_alerts_of`), from the alerts' own
+            # CallTraces: there they are in cache (`_tag` has just copied them), here cold.
+            projection = [
+                pl.lit(None, pl.String).alias(p.meta.output_name())
+                if p.meta.output_name() == alert_schema.FIRST_FRAME
+                else p
+                for p in projection
+            ]
         if self.compare_modes:
             alerts = self._both_modes(events, schema, projection, kept)
         elif not self._tagged:
@@ -914,6 +929,16 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     owned = pl.from_arrow(table)
     assert isinstance(owned, pl.DataFrame)
     return owned
+
+
+def _first_frames(events: pl.DataFrame) -> pl.Series:
+    """The first frames of the events' CallTraces (owned: `_owning`), copied into a buffer of
+    their own: views into the CallTraces' would make polars copy them at every gather."""
+    trace = events.get_column(alert_schema.CALL_TRACE)
+    if trace.dtype == pl.Null or not trace.len():
+        return pl.Series(alert_schema.FIRST_FRAME, [None] * trace.len(), dtype=pl.String)
+    frames = _native.compact_views(pa.array(_native.first_frames(trace.rechunk())))
+    return pl.Series(alert_schema.FIRST_FRAME, pa.array(frames))
 
 
 def _holds_views(dtype: pa.DataType) -> bool:
