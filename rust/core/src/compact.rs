@@ -74,13 +74,7 @@ fn compact_views(array: &StringViewArray) -> StringViewArray {
         }
         if let Some(&ahead) = views.get(i + PREFETCH_AHEAD) {
             if let Some(b) = sources.get((ahead >> 64) as u32 as usize) {
-                // Every cache line of the value (up to `PREFETCH_LINES`), not only its first:
-                // a CallTrace spans seven, and the values left are scattered.
-                let at = b.as_ptr().wrapping_add((ahead >> 96) as u32 as usize);
-                let lines = (ahead as u32 as usize).div_ceil(64).min(PREFETCH_LINES);
-                for line in 0..lines {
-                    prefetch(at.wrapping_add(line * 64));
-                }
+                prefetch(b.as_ptr().wrapping_add((ahead >> 96) as u32 as usize));
             }
         }
         let len = view as u32 as usize;
@@ -114,8 +108,6 @@ const COPIED_BITS: u32 = 10;
 /// How many values ahead a source value is prefetched: the values left after a filter are
 /// scattered over the buffers of the whole part, so each would otherwise be a cache miss.
 const PREFETCH_AHEAD: usize = 8;
-/// The most cache lines of one value prefetched.
-const PREFETCH_LINES: usize = 16;
 
 #[cfg(test)]
 mod tests {
