@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import callsweep
+from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.siblings import sibling_rules
 from callsweep.scan import Scanner
 from callsweep.synthetic import Shape, chunk
@@ -97,3 +98,56 @@ def test_cli_repeated_rule_and_rules_folder(events: Path, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["scan", str(events), "--rules", str(empty)])
     assert result.exit_code == 1
     assert "no rule file (*.toml) in it" in result.output
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_tagging_gives_the_rows_of_the_per_rule_filters(
+    events: Path, tmp_path: Path, explain: bool
+) -> None:
+    """`Scanner._tag` (the event rows compacted once, then gathered rule by rule, the rules'
+    columns gathered from a table of the rules) gives what filtering the query's rows rule by
+    rule gives (`_alerts_of`, the lazy scan's way): the same rows in the same order, exceptions
+    and explanations included; its strings own their bytes."""
+    exceptions = tmp_path / "exceptions.toml"
+    rule = sibling_rules(10)[8]
+    exceptions.write_text(
+        f'[[exception]]\nname = "x"\nrule_id = "{rule.rule_id}"\nentries = [\n'
+        '  { field = "host.name", operator = "is", value = "DC01" },\n]\n'
+    )
+    scanner = Scanner(sibling_rules(10), exceptions=load_exceptions(exceptions), explain=explain)
+    raw = pl.scan_parquet(events)
+    hits = scanner._queries(raw, pl.lit(str(events)))[0].collect(engine="streaming")
+    tagged = scanner._tag(hits)
+    by_filter = pl.concat([scanner._alerts_of(hits.lazy(), i) for i in range(10)]).collect()
+    assert tagged.height > hits.height > 0
+    assert tagged.columns == by_filter.columns
+    assert tagged.equals(by_filter)
+    assert set(tagged["kibana.alert.rule.name"]) == {r.name for r in sibling_rules(10)}
+    # Owning: the CallTraces' buffers hold the alerting events' bytes, not the part's.
+    traces = tagged.get_column("winlog.event_data.CallTrace").to_arrow(
+        compat_level=pl.CompatLevel.newest()
+    )
+    events_bytes = hits.get_column("winlog.event_data.CallTrace").str.len_bytes().sum()
+    held = sum(b.size for b in traces.buffers()[2:] if b is not None)
+    assert held <= events_bytes
+
+
+def test_an_exception_drops_only_its_rules_alerts(events: Path, tmp_path: Path) -> None:
+    """Tagged with exceptions: the excepted rule loses the alerts on that host, the others
+    keep theirs, and the summary counts the dropped ones."""
+    rules = sibling_rules(10)
+    rule = rules[8]
+    exceptions = tmp_path / "exceptions.toml"
+    exceptions.write_text(
+        f'[[exception]]\nname = "x"\nrule_id = "{rule.rule_id}"\nentries = [\n'
+        '  { field = "host.name", operator = "is", value = "DC01" },\n]\n'
+    )
+    plain = callsweep.scan(events, rule=rules)
+    excepted = callsweep.scan(events, rule=rules, exceptions=load_exceptions(exceptions))
+    dropped = (pl.col("kibana.alert.rule.rule_id") == rule.rule_id) & (
+        pl.col("host.name") == "DC01"
+    )
+    assert plain.filter(dropped).height > 0
+    assert excepted.sort(KEY).equals(plain.filter(~dropped).sort(KEY))
+    summary = Scanner(rules, exceptions=load_exceptions(exceptions)).run([events])
+    assert sum(r.excluded for r in summary.inputs) == plain.filter(dropped).height

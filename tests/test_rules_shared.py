@@ -14,7 +14,7 @@ from callsweep.rules.analysis import walk_fields
 from callsweep.rules.ast import And, Node, Not, Or, Wildcard
 from callsweep.rules.compile import compile_query, folded
 from callsweep.rules.model import find_rule
-from callsweep.rules.shared import compile_rules
+from callsweep.rules.shared import RULES_COLUMN, compile_rules
 from callsweep.rules.siblings import sibling_rules
 from callsweep.wildcard import COUNTS, matcher
 
@@ -40,9 +40,10 @@ def one_pass(rules, frame: pl.DataFrame) -> pl.DataFrame:
     return (
         frame.lazy()
         .filter(compiled.prefilter)
-        .with_columns(compiled.matches)
+        .with_columns(compiled.each.alias(RULES_COLUMN))
         .select(
-            pl.col("winlog.record_id"), *(h.alias(str(i)) for i, h in enumerate(compiled.holds))
+            pl.col("winlog.record_id"),
+            *(compiled.holds(i).alias(str(i)) for i in range(len(rules))),
         )
         .collect(engine="in-memory")
     )
@@ -101,5 +102,28 @@ def test_311_and_316_match_the_ntdll_patterns_once() -> None:
             "?:\\ProgramData\\Symantec\\Symantec Endpoint Protection\\*\\sysfer.dll*",
         ),
     ]
-    # The five both rules test are matched once into a column both programs read.
-    assert len(compiled.matches) == len({g.column for g in compiled.groups}) - 1
+    # The five both rules test are matched once, a program both rules read; every other
+    # group but 316's sysfer one too.
+    assert len(compiled.shared) == len({g.column for g in compiled.groups}) - 1
+    assert call_trace[0] == compiled.shared[0].patterns
+
+
+@pytest.mark.parametrize("n", [2, 10])
+def test_the_filter_is_some_rule_holding(events: pl.DataFrame, n: int) -> None:
+    """`any` (the filter pushed into the reader) keeps exactly the rows some rule holds on,
+    and there `each` gives every rule's own verdict."""
+    rules = sibling_rules(n)
+    schema = dict(events.schema)
+    compiled = compile_rules([r.query for r in rules], schema)
+    verdicts = one_pass(rules, events)
+    some = verdicts.filter(pl.any_horizontal(pl.exclude("winlog.record_id")))
+    kept = (
+        events.lazy()
+        .filter(compiled.prefilter)
+        .filter(compiled.any)
+        .with_columns(compiled.each.alias(RULES_COLUMN))
+        .select(pl.col("winlog.record_id"), *(compiled.holds(i).alias(str(i)) for i in range(n)))
+        .collect(engine="in-memory")
+    )
+    assert some.height > 0
+    assert kept.equals(some)

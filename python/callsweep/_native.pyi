@@ -20,6 +20,18 @@ class WildcardMatcher:
         """Match an Arrow array or stream (`__arrow_c_array__` / `__arrow_c_stream__`): string,
         large_string, string_view, dictionaries and lists of those. Nulls give False."""
 
+class Rules:
+    """Several rules' condition programs over one batch (nested tuples, as `Condition` takes
+    them), sharing programs: `("shared", k)` reads `shared[k]`, evaluated at most once per row
+    in one call, on the rows the rules ask for it."""
+
+    def __init__(self, shared: list[tuple], rules: list[tuple]) -> None: ...
+    def any(self, columns: list[object]) -> ExportedArray:
+        """Whether some rule holds on each row (a rule is evaluated where none before held)."""
+    def each(self, columns: list[object]) -> ExportedArray:
+        """Every rule's value on every row: a struct of booleans, field `str(i)` rule i's."""
+    def __len__(self) -> int: ...
+
 def is_release_build() -> bool: ...
 
 class EvtxReader:

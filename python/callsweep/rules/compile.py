@@ -153,22 +153,61 @@ def compile_program(conjuncts: list[Node], schema: Schema) -> pl.Expr:
 
     def evaluate(columns: list[pl.Series]) -> pl.Series:
         COUNTS.evaluated.update(builder.patterns)
-        # One chunk per column, so that rows line up across columns in the kernel; a column
-        # that folded to a constant arrives as one value and is repeated (also to no rows,
-        # when a filter before left none).
-        rows = next((c.len() for c in columns if c.len() != 1), 1)
-        columns = [c.new_from_index(0, rows) if c.len() != rows else c for c in columns]
-        return pl.Series(condition.evaluate([c.rechunk() for c in columns]))
+        return pl.Series(condition.evaluate(_one_batch(columns)))
 
     return pl.map_batches(builder.columns, evaluate, return_dtype=pl.Boolean, is_elementwise=True)
+
+
+def _one_batch(columns: list[pl.Series]) -> list[pl.Series]:
+    """One chunk per column, so that rows line up across columns in the kernel; a column that
+    folded to a constant arrives as one value and is repeated (also to no rows, when a filter
+    before left none)."""
+    rows = next((c.len() for c in columns if c.len() != 1), 1)
+    columns = [c.new_from_index(0, rows) if c.len() != rows else c for c in columns]
+    return [c.rechunk() for c in columns]
+
+
+def compile_rule_set(
+    rests: list[list[Node]], shared: Mapping[str, Node], schema: Schema
+) -> tuple[pl.Expr, pl.Expr]:
+    """Several rules, each given as its conjuncts, as one native program (`_native.Rules`):
+    a `BooleanColumn` named in `shared` is that shared test, evaluated at most once per row
+    and only on the rows some rule asks it for. Returns `(any, each)`: whether some rule holds
+    (a filter: each rule is evaluated only where no rule before it held), and every rule's
+    value as a struct of booleans, field `str(i)` rule i's (never null)."""
+    dtype = pl.Struct({str(i): pl.Boolean() for i in range(len(rests))})
+    builder = _ProgramBuilder(schema, list(shared))
+    shared_specs = [builder.build(test) for test in shared.values()]
+    specs = [("and", [builder.build(c) for c in rest]) for rest in rests]
+    if not builder.columns:
+        # No native leaf at all: constants and polars tests only.
+        holds = [all_of([compile_node(c, schema) for c in rest]).fill_null(False) for rest in rests]
+        return pl.any_horizontal(holds), pl.struct(h.alias(str(i)) for i, h in enumerate(holds))
+    rules = _native.Rules(shared_specs, specs)
+    COUNTS.compiled.update(builder.patterns)
+
+    def any_rule(columns: list[pl.Series]) -> pl.Series:
+        COUNTS.evaluated.update(builder.patterns)
+        return pl.Series(rules.any(_one_batch(columns)))
+
+    def each_rule(columns: list[pl.Series]) -> pl.Series:
+        COUNTS.evaluated.update(builder.patterns)
+        return pl.Series(rules.each(_one_batch(columns))).cast(dtype)
+
+    return (
+        pl.map_batches(builder.columns, any_rule, return_dtype=pl.Boolean, is_elementwise=True),
+        pl.map_batches(builder.columns, each_rule, return_dtype=dtype, is_elementwise=True),
+    )
 
 
 class _ProgramBuilder:
     """Turns a syntax tree into the nested tuples `_native.Condition` reads, collecting the
     columns the program needs (each field read by wildcards once)."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, shared: list[str] | None = None) -> None:
         self.schema = schema
+        # `BooleanColumn`s that are shared programs of a `_native.Rules`, by index.
+        self._shared = {name: k for k, name in enumerate(shared or [])}
         self.columns: list[pl.Expr] = []
         self._wildcard_columns: dict[str, int] = {}
         # Every pattern the program's wildcards hold (see `wildcard.COUNTS`).
@@ -184,6 +223,8 @@ class _ProgramBuilder:
                 return ("not", self.build(inner))
             case BoolLiteral(value=v):
                 return ("const", v)
+            case BooleanColumn(name=name) if name in self._shared:
+                return ("shared", self._shared[name])
             case BooleanColumn(name=name):
                 return ("column", self._add(pl.col(name)))
             case Wildcard(field=f, patterns=patterns, case_sensitive=case_sensitive):
@@ -214,6 +255,10 @@ class _ProgramBuilder:
         return self._wildcard_columns[name]
 
     def _add(self, expr: pl.Expr) -> int:
+        # Rules in one program repeat leaves (`length(CallTrace) > 0`): each is read once.
+        for i, known in enumerate(self.columns):
+            if known.meta.eq(expr):
+                return i
         self.columns.append(expr)
         return len(self.columns) - 1
 

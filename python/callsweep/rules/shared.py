@@ -37,17 +37,19 @@ from callsweep.rules.ast import And, EventQuery, Node, Not, Or, Wildcard
 from callsweep.rules.compile import (
     BooleanColumn,
     Schema,
-    compile_program,
     compile_query,
+    compile_rule_set,
     compile_shared_prefilter,
     folded,
     query_conjuncts,
     shared_conjuncts,
 )
-from callsweep.wildcard import wildcard
 
-# The boolean column of the k-th pattern group (dropped before alerts are written).
+# The name of the k-th pattern group (a shared program of the native rules, when several tests
+# use it).
 MATCH_COLUMN = "callsweep.scan.match.{}"
+# The struct column of every rule's verdict (`CompiledRules.each`; dropped before alerts).
+RULES_COLUMN = "callsweep.scan.rules"
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,21 @@ class PatternGroup:
 
 @dataclass(frozen=True)
 class CompiledRules:
-    """`prefilter` keeps the rows every rule may hold on; `matches` computes the pattern group
-    columns on them; `holds[i]` is rule i on those rows (never null), reading the columns."""
+    """`prefilter` keeps the rows every rule may hold on; `any` is whether some rule holds
+    there (a filter, which polars pushes into the reader with the prefilter); `each` every
+    rule's value, as a struct column to be named `RULES_COLUMN` (`holds(i)` reads rule i's:
+    never null). `each` is meant for the rows `any` left: there it costs least."""
 
     prefilter: pl.Expr
-    matches: tuple[pl.Expr, ...]
-    holds: tuple[pl.Expr, ...]
+    any: pl.Expr
+    each: pl.Expr
     groups: tuple[PatternGroup, ...] = ()
+    # The groups that several tests use: matched once per row, inside the native program.
+    shared: tuple[PatternGroup, ...] = ()
+
+    @staticmethod
+    def holds(i: int) -> pl.Expr:
+        return pl.col(RULES_COLUMN).struct.field(str(i))
 
 
 def compile_rules(queries: list[EventQuery], schema: Schema) -> CompiledRules:
@@ -75,13 +85,14 @@ def compile_rules(queries: list[EventQuery], schema: Schema) -> CompiledRules:
     schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
     if len(queries) == 1:
         compiled = compile_query(queries[0], schema)
-        return CompiledRules(compiled.prefilter, (), (compiled.condition.fill_null(False),))
+        condition = compiled.condition.fill_null(False)
+        return CompiledRules(compiled.prefilter, condition, pl.struct(condition.alias("0")))
     shared = shared_conjuncts(queries)
     rests = [[_folded_tree(c) for c in query_conjuncts(q) if c not in shared] for q in queries]
     groups, columns_of = _pattern_groups([c for rest in rests for c in rest], schema)
-    # A group that only one test uses stays in that test, inside its rule's native program,
-    # where it is matched only on the rows the earlier conjuncts left; a group that several
-    # tests use is matched once on every row, into a column the programs read.
+    # A group that only one test uses stays in that test, inside its rule's program, where it
+    # is matched only on the rows the earlier conjuncts left; a group that several tests use
+    # is a shared program, matched at most once per row, on the rows some rule asks it for.
     uses = Counter(
         c
         for rest in rests
@@ -89,16 +100,20 @@ def compile_rules(queries: list[EventQuery], schema: Schema) -> CompiledRules:
         for t in _kernel_wildcards(node, schema)
         for c in columns_of[(t.field, frozenset(t.patterns))]
     )
-    precomputed = [g for g in groups if uses[g.column] > 1]
+    precomputed = tuple(g for g in groups if uses[g.column] > 1)
     by_column = {g.column: g for g in groups}
-    holds = tuple(
-        compile_program(
-            [_with_columns(c, schema, columns_of, by_column, uses) for c in rest], schema
-        ).fill_null(False)
-        for rest in rests
+    programs = [
+        [_with_columns(c, schema, columns_of, by_column, uses) for c in rest] for rest in rests
+    ]
+    tests = {g.column: Wildcard(g.field, g.patterns) for g in precomputed}
+    any_rule, each_rule = compile_rule_set(programs, tests, schema)
+    return CompiledRules(
+        compile_shared_prefilter(queries, schema),
+        any_rule,
+        each_rule,
+        tuple(groups),
+        precomputed,
     )
-    matches = tuple(wildcard(pl.col(g.field), g.patterns).alias(g.column) for g in precomputed)
-    return CompiledRules(compile_shared_prefilter(queries, schema), matches, holds, tuple(groups))
 
 
 def _folded_tree(node: Node) -> Node:

@@ -141,6 +141,194 @@ where
     })
 }
 
+/// The most pattern sets `match_rows_many` decides in one pass (one bit each, and one to say
+/// an answer is stored).
+pub const MANY_MAX: usize = 63;
+
+/// Matches the rows of `array` selected by `rows` against each of `sets`, as `match_rows` does
+/// for each alone, reading each value once for all of them: on a column of nearly distinct
+/// long values (CallTraces), where every value read is a cache miss, the ntdll exclusions, a
+/// prefix and a contains search of several rules then cost one miss per row, not one each.
+pub fn match_rows_many(
+    array: &dyn Array,
+    sets: &[&PatternSet],
+    rows: &BooleanBuffer,
+) -> Result<Vec<BooleanBuffer>, Error> {
+    debug_assert_eq!(rows.len(), array.len());
+    if !matches!(array.data_type(), DataType::Utf8View) || sets.len() > MANY_MAX {
+        return sets
+            .iter()
+            .map(|set| match_rows(array, set, Some(rows)))
+            .collect();
+    }
+    let array = array.as_string_view();
+    let nulls = array.nulls();
+    let views = array.views();
+    let buffers = array.data_buffers();
+    let len = array.len();
+    let all = u64::MAX >> (64 - sets.len().max(1));
+    // Every set's answer on row `i`, one bit each (0 on rows not selected).
+    let answer = |memo: &mut ManyMemo, i: usize| -> u64 {
+        if !is_valid(nulls, i) {
+            return 0;
+        }
+        let view = views[i];
+        if let Some(bits) = memo.get(view) {
+            return bits;
+        }
+        if !memo.on {
+            let ahead = i + PREFETCH_AHEAD;
+            if ahead < len && rows.value(ahead) {
+                let next = views[ahead];
+                if (next as u32) > 12 {
+                    if let Some(b) = buffers.get(((next >> 64) as u32) as usize) {
+                        prefetch(b.as_ptr().wrapping_add((next >> 96) as u32 as usize));
+                    }
+                }
+            }
+        }
+        // As in `match_views`: a long value whose first four bytes rule a set out is not read
+        // for it. Which sets they leave is asked once per distinct four bytes (a CallTrace
+        // column has a few dozen: `C:\W`, `UNKN`, ...).
+        let mut candidates = if (view as u32) > 12 {
+            memo.may_start(((view >> 32) as u32).to_le_bytes(), sets)
+        } else {
+            all
+        };
+        // SAFETY: `i < array.len()`: callers pass indices below the length.
+        let value = unsafe { array.value_unchecked(i) };
+        let mut bits = 0u64;
+        while candidates != 0 {
+            let j = candidates.trailing_zeros() as usize;
+            if sets[j].is_match(value) {
+                bits |= 1 << j;
+            }
+            candidates &= candidates - 1;
+        }
+        memo.put(view, bits);
+        bits
+    };
+    // The sets' bitmaps interleaved, word by word (word `w` of set `j` at `w * k + j`), so that
+    // each thread fills whole words of every set; a few bitmaps' worth of memory, not a word
+    // per row (each call would otherwise fault in megabytes).
+    let k = sets.len();
+    let n_words = len.div_ceil(64);
+    let mut words = vec![0u64; n_words * k];
+    let fill = |first_word: usize, out: &mut [u64]| {
+        let mut memo = ManyMemo::new();
+        for (w, word) in out.chunks_mut(k).enumerate() {
+            let base = (first_word + w) * 64;
+            for bit in 0..64.min(len - base) {
+                if !rows.value(base + bit) {
+                    continue;
+                }
+                let mut bits = answer(&mut memo, base + bit);
+                while bits != 0 {
+                    word[bits.trailing_zeros() as usize] |= 1 << bit;
+                    bits &= bits - 1;
+                }
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if rows.count_set_bits() < len / SPARSE_DIVISOR {
+        let mut memo = ManyMemo::new();
+        for i in rows.set_indices() {
+            let mut bits = answer(&mut memo, i);
+            while bits != 0 {
+                words[i / 64 * k + bits.trailing_zeros() as usize] |= 1 << (i % 64);
+                bits &= bits - 1;
+            }
+        }
+    } else if len < PARALLEL_MIN_ROWS || threads < 2 {
+        fill(0, &mut words);
+    } else {
+        let words_per_thread = n_words.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (n, chunk) in words.chunks_mut(words_per_thread * k).enumerate() {
+                let fill = &fill;
+                scope.spawn(move || fill(n * words_per_thread, chunk));
+            }
+        });
+    }
+    Ok((0..k)
+        .map(|j| {
+            let bitmap: Vec<u64> = (0..n_words).map(|w| words[w * k + j]).collect();
+            BooleanBuffer::new(Buffer::from_vec(bitmap), 0, len)
+        })
+        .collect())
+}
+
+/// `ViewMemo` for `match_rows_many`: every set's answer for a view seen before; and per first
+/// four bytes of a long value, the sets that may match it.
+struct ManyMemo {
+    slots: Box<[(u128, u64)]>,
+    lookups: u32,
+    hits: u32,
+    on: bool,
+    heads: Box<[(u32, u64)]>,
+}
+
+const HEAD_BITS: u32 = 8;
+
+/// The bit of a stored answer that says it is one (sets use bits `0..MANY_MAX`).
+const STORED: u64 = 1 << MANY_MAX;
+
+impl ManyMemo {
+    fn new() -> ManyMemo {
+        ManyMemo {
+            slots: vec![(0u128, 0u64); 1 << MEMO_BITS].into_boxed_slice(),
+            lookups: 0,
+            hits: 0,
+            on: true,
+            heads: vec![(0u32, 0u64); 1 << HEAD_BITS].into_boxed_slice(),
+        }
+    }
+
+    /// The sets that a value longer than four bytes, starting with `head`, may match.
+    #[inline]
+    fn may_start(&mut self, head: [u8; 4], sets: &[&PatternSet]) -> u64 {
+        let key = u32::from_le_bytes(head);
+        let slot = (key.wrapping_mul(0x9E37_79B9) >> (32 - HEAD_BITS)) as usize;
+        let (known, bits) = self.heads[slot];
+        if bits & STORED != 0 && known == key {
+            return bits & !STORED;
+        }
+        let mut bits = 0u64;
+        for (j, set) in sets.iter().enumerate() {
+            if set.may_start_with(&head) {
+                bits |= 1 << j;
+            }
+        }
+        self.heads[slot] = (key, bits | STORED);
+        bits
+    }
+
+    #[inline]
+    fn get(&mut self, view: u128) -> Option<u64> {
+        if !self.on {
+            return None;
+        }
+        self.lookups += 1;
+        let (key, bits) = self.slots[view_slot(view, MEMO_BITS)];
+        if bits & STORED != 0 && key == view {
+            self.hits += 1;
+            return Some(bits & !STORED);
+        }
+        if self.lookups == MEMO_TRIAL && self.hits < MEMO_TRIAL / 4 {
+            self.on = false;
+        }
+        None
+    }
+
+    #[inline]
+    fn put(&mut self, view: u128, bits: u64) {
+        if self.on {
+            self.slots[view_slot(view, MEMO_BITS)] = (view, bits | STORED);
+        }
+    }
+}
+
 /// Answers already given for string views seen before, one table per thread.
 ///
 /// Two equal views of one array hold equal strings: the same inline bytes, or the same length,
@@ -338,6 +526,80 @@ mod tests {
         Some("x|C:\\Windows\\System32\\win32u.dll+3"),
     ];
     const EXPECTED: [bool; 5] = [true, false, false, false, true];
+
+    proptest::proptest! {
+        /// One pass for several sets gives what each set alone gives, on every layout, for
+        /// any selection of rows (long views, inline ones, nulls, repeats).
+        #[test]
+        fn many_sets_in_one_pass_give_each_sets_answer(
+            values in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    "C:\\Windows\\System32\\ntdll.dll+1|UNKNOWN(2)",
+                    "c:\\windows\\system32\\ntdll.dll+9",
+                    "UNKNOWN(00001)|x",
+                    "unknown(",
+                    "short",
+                    "",
+                    "C:\\Windows\\system32\\lsass.exe",
+                ])),
+                0..200,
+            ),
+            selected in proptest::collection::vec(proptest::bool::ANY, 200),
+            picks in proptest::sample::subsequence(
+                vec![
+                    "?:\\windows\\system32\\ntdll.dll*", "*unknown(*", "UNKNOWN(*",
+                    "*lsass.exe", "short", "*", "?*", "c:\\*\\ntdll.dll+?",
+                ],
+                0..8,
+            ),
+        ) {
+            let sets: Vec<PatternSet> = picks.iter().map(|p| PatternSet::new(&[*p])).collect();
+            let mut sets_and_like = sets.clone();
+            sets_and_like.push(PatternSet::with_case(&["*UNKNOWN(*"], true));
+            sets_and_like.push(PatternSet::literals(&["short", "unknown("]));
+            let refs: Vec<&PatternSet> = sets_and_like.iter().collect();
+            let rows = BooleanBuffer::from_iter((0..values.len()).map(|i| selected[i]));
+            let views = StringViewArray::from(values.clone());
+            let plain = StringArray::from(values.clone());
+            for array in [&views as &dyn Array, &plain] {
+                let many = match_rows_many(array, &refs, &rows).unwrap();
+                for (set, got) in refs.iter().zip(&many) {
+                    let alone = match_rows(array, set, Some(&rows)).unwrap();
+                    proptest::prop_assert_eq!(got, &alone);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_sets_over_a_long_column_use_threads_and_the_memo() {
+        // Past `PARALLEL_MIN_ROWS`, repeated views (the memo on) and distinct ones (off).
+        let n = PARALLEL_MIN_ROWS + 1000;
+        let repeated: StringViewArray = (0..n)
+            .map(|i| Some(["C:\\Windows\\system32\\lsass.exe", "UNKNOWN(00001)|x"][i % 2]))
+            .collect();
+        let distinct: StringViewArray = (0..n)
+            .map(|i| {
+                Some(format!(
+                    "C:\\Windows\\System32\\ntdll.dll+{i}|UNKNOWN({})",
+                    i % 7
+                ))
+            })
+            .collect();
+        let sets = [
+            PatternSet::new(&["?:\\windows\\system32\\ntdll.dll*"]),
+            PatternSet::new(&["*unknown(3)*"]),
+            PatternSet::new(&["*lsass.exe"]),
+        ];
+        let refs: Vec<&PatternSet> = sets.iter().collect();
+        let rows = BooleanBuffer::from_iter((0..n).map(|i| i % 3 != 0));
+        for array in [&repeated, &distinct] {
+            let many = match_rows_many(array, &refs, &rows).unwrap();
+            for (set, got) in refs.iter().zip(&many) {
+                assert_eq!(got, &match_rows(array, set, Some(&rows)).unwrap());
+            }
+        }
+    }
 
     #[test]
     fn every_string_layout_gives_the_same_answer() {

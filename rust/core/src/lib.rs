@@ -13,9 +13,9 @@ pub mod program;
 pub mod value_prefix;
 
 pub use glob::{Pattern, PatternSet};
-pub use kernel::{match_array, match_array_ref, match_rows};
+pub use kernel::{match_array, match_array_ref, match_rows, match_rows_many};
 pub use lines::{pick_lines, select_lines, select_spans, LineTest, Selection};
-pub use program::Program;
+pub use program::{Program, RuleSet};
 
 /// Every error this crate reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

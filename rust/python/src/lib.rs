@@ -7,8 +7,11 @@ mod arrow_ffi;
 mod evtx;
 mod lines;
 
-use arrow_array::{Array, ArrayRef};
-use callsweep_core::{match_array, PatternSet, Program};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, StructArray};
+use arrow_schema::{DataType, Field};
+use callsweep_core::{match_array, PatternSet, Program, RuleSet};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -118,6 +121,67 @@ impl Condition {
     }
 }
 
+/// Several rules' conditions over one batch, sharing programs (`callsweep_core::program`):
+/// built from the shared programs' specs and the rules' (as for `Condition`, where
+/// `("shared", k)` reads the k-th shared program; a shared program reads earlier ones only).
+#[pyclass(frozen, module = "callsweep._native")]
+struct Rules {
+    set: RuleSet,
+}
+
+#[pymethods]
+impl Rules {
+    #[new]
+    fn new(shared: Vec<Bound<'_, PyAny>>, rules: Vec<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let shared = shared.iter().map(build_program).collect::<PyResult<_>>()?;
+        let rules = rules.iter().map(build_program).collect::<PyResult<_>>()?;
+        Ok(Rules {
+            set: RuleSet::new(shared, rules).map_err(core_error)?,
+        })
+    }
+
+    /// Whether some rule holds on each row (columns as for `Condition.evaluate`).
+    fn any(&self, py: Python<'_>, columns: Vec<Bound<'_, PyAny>>) -> PyResult<ExportedArray> {
+        let (columns, len) = batch_columns(&columns)?;
+        let set = &self.set;
+        let result = py.detach(|| set.any(&columns, len));
+        ExportedArray::concat_booleans(vec![result.map_err(core_error)?])
+    }
+
+    /// Each rule's value on each row: a struct array of booleans, field `i` rule i's.
+    fn each(&self, py: Python<'_>, columns: Vec<Bound<'_, PyAny>>) -> PyResult<ExportedArray> {
+        let (columns, len) = batch_columns(&columns)?;
+        let set = &self.set;
+        let values = py.detach(|| set.each(&columns, len)).map_err(core_error)?;
+        let fields: Vec<Arc<Field>> = (0..values.len())
+            .map(|i| Arc::new(Field::new(i.to_string(), DataType::Boolean, false)))
+            .collect();
+        let arrays: Vec<ArrayRef> = values
+            .into_iter()
+            .map(|v| Arc::new(v) as ArrayRef)
+            .collect();
+        let array = if arrays.is_empty() {
+            StructArray::new_empty_fields(len, None)
+        } else {
+            StructArray::new(fields.into(), arrays, None)
+        };
+        Ok(ExportedArray::new(array.into_data()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.set.rules()
+    }
+}
+
+fn batch_columns(columns: &[Bound<'_, PyAny>]) -> PyResult<(Vec<ArrayRef>, usize)> {
+    let columns = columns
+        .iter()
+        .map(|c| import_array(c).and_then(single_chunk))
+        .collect::<PyResult<Vec<_>>>()?;
+    let len = columns.first().map_or(0, |c| c.len());
+    Ok((columns, len))
+}
+
 /// The one array of a column; the caller rechunks (a column's chunks would have to line up with
 /// every other column's).
 fn single_chunk(mut chunks: Vec<ArrayRef>) -> PyResult<ArrayRef> {
@@ -137,6 +201,7 @@ fn build_program(spec: &Bound<'_, PyAny>) -> PyResult<Program> {
     Ok(match (tag.as_str(), spec.len()) {
         ("const", 2) => Program::Const(arg(1)?.extract()?),
         ("column", 2) => Program::Column(arg(1)?.extract()?),
+        ("shared", 2) => Program::Shared(arg(1)?.extract()?),
         // `wildcard`: `:` / `like~` (ASCII case folded); `like`: case-sensitive patterns;
         // `equals`: `==` / `in` on strings, each value taken literally.
         ("wildcard", 3) | ("like", 3) | ("equals", 3) => {
@@ -197,6 +262,7 @@ fn is_release_build() -> bool {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WildcardMatcher>()?;
     m.add_class::<Condition>()?;
+    m.add_class::<Rules>()?;
     m.add_class::<ExportedArray>()?;
     m.add_class::<evtx::EvtxReader>()?;
     m.add_class::<evtx::ExportedSchema>()?;
