@@ -75,6 +75,8 @@ from callsweep.benchmark.run_support import (
 from callsweep.benchmark.timing import Timings
 
 BENCH_DIR = Path(__file__).resolve().parent
+# What `--inputs` chooses from, in the order they are timed (largest of each kind first).
+INPUT_KINDS = ("corpus", "subset", "large", "large-small")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,6 +96,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="size of the second, smaller large file (default: a quarter of --large-mb)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument(
+        "--inputs",
+        default=",".join(INPUT_KINDS),
+        help=f"the inputs timed, comma-separated, of {', '.join(INPUT_KINDS)} (default: all); "
+        "the scan phase runs on those of corpus and large chosen",
+    )
+    parser.add_argument(
+        "--no-scan", action="store_true", help="skip the scan phase (conversion only)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="report folder")
     parser.add_argument(
         "--data", type=Path, default=BENCH_DIR / "data", help="inputs and scratch output"
@@ -106,6 +117,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.data = args.data.resolve()  # log.file.path holds the paths as given
     if args.large_small_mb is None:
         args.large_small_mb = args.large_mb / 4
+    args.inputs = [kind.strip() for kind in args.inputs.split(",") if kind.strip()]
+    unknown = sorted(set(args.inputs) - set(INPUT_KINDS))
+    if unknown or not args.inputs:
+        parser.error(f"--inputs takes some of {', '.join(INPUT_KINDS)}, not {args.inputs}")
     return args
 
 
@@ -374,11 +389,18 @@ def build_inputs(args: argparse.Namespace) -> tuple[list[EvtxInput], list[EvtxIn
         f"{args.large_mb:g} and {args.large_small_mb:g} MiB (built once, then reused)"
     )
     args.data.mkdir(parents=True, exist_ok=True)
-    corpus, facts = ensure_corpus(args.data, args.corpus_mb, args.subset_share)
-    whole, subset = corpus_inputs(corpus, facts)
-    large = ensure_large_file(args.data, args.large_mb)
-    large_small = ensure_large_file(args.data, args.large_small_mb)
-    return [whole, subset, large, large_small], [whole, large]
+    chosen = set(args.inputs)
+    built: dict[str, EvtxInput] = {}
+    if chosen & {"corpus", "subset"}:
+        corpus, facts = ensure_corpus(args.data, args.corpus_mb, args.subset_share)
+        built["corpus"], built["subset"] = corpus_inputs(corpus, facts)
+    if "large" in chosen:
+        built["large"] = ensure_large_file(args.data, args.large_mb)
+    if "large-small" in chosen:
+        built["large-small"] = ensure_large_file(args.data, args.large_small_mb)
+    timed = [built[kind] for kind in INPUT_KINDS if kind in chosen]
+    scanned = [] if args.no_scan else [built[k] for k in ("corpus", "large") if k in chosen]
+    return timed, scanned
 
 
 def main(argv: list[str] | None = None) -> int:
