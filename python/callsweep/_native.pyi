@@ -33,6 +33,10 @@ class Rules:
     def __len__(self) -> int: ...
 
 def is_release_build() -> bool: ...
+def tally(columns: list[object]) -> tuple[list[int], list[int]]:
+    """`(first rows, counts)` of the groups of rows sharing the string views of every column
+    (Arrow arrays or streams of string views or nulls, of one length), in row order; groups of
+    equal values under different views are the caller's to merge. TypeError for other types."""
 
 class EvtxReader:
     """An EVTX file decoded in Rust into Arrow record batches (flat ECS columns, the schema of

@@ -45,6 +45,7 @@ from callsweep.sources.evtx import empty_evtx_frame, local_evtx, open_evtx
 from callsweep.sources.json_shapes import empty_ndjson_frame
 from callsweep.sources.ndjson import ALERT_NEEDLES, LineBlock, NdjsonStream
 from callsweep.sources.prefilter import excluded_prefixes
+from callsweep.tally import alert_groups
 
 if TYPE_CHECKING:
     from callsweep.engines import Engine
@@ -173,20 +174,8 @@ class ScanSummary:
         return len(self.errors)
 
     def count(self, alerts: pl.DataFrame) -> None:
-        """Adds a batch of alerts to the per-host and per source -> target tallies."""
-        # Counted by polars, not row by row in Python: ten noisy rules write hundreds of
-        # thousands of alerts (measured: 78 ms for 32k alerts row by row). One group_by over
-        # every key, then the few distinct combinations in Python; first-seen order, so that
-        # ties in `most_common` stay in alert order.
-        combinations = alerts.group_by(
-            pl.col("host.name").fill_null("(no host)"),
-            pl.col("process.executable").fill_null("(none)"),
-            pl.col("winlog.event_data.TargetImage").fill_null("(none)"),
-            "kibana.alert.rule.name",
-            "kibana.alert.rule.version",
-            maintain_order=True,
-        ).len()
-        for host, source, target, name, version, n in combinations.iter_rows():
+        """Adds a batch of alerts to the per-host, per source -> target and per-rule tallies."""
+        for host, source, target, name, version, n in alert_groups(alerts).iter_rows():
             self.alerts_by_host[host] += n
             self.alerts_by_pair[(source, target)] += n
             self.alerts_by_rule[f"{name} v{version}"] += n

@@ -10,6 +10,7 @@ pub mod json_fields;
 pub mod kernel;
 pub mod lines;
 pub mod program;
+pub mod tally;
 pub mod value_prefix;
 
 pub use glob::{Pattern, PatternSet};
@@ -32,6 +33,8 @@ pub enum Error {
     },
     /// A file that is not an EVTX log (bad file header).
     NotEvtx { path: String, reason: String },
+    /// Arrays that do not fit together (columns of different lengths).
+    Shape(String),
 }
 
 impl std::fmt::Display for Error {
@@ -45,6 +48,7 @@ impl std::fmt::Display for Error {
             Error::Program(msg) => write!(f, "cannot evaluate the condition: {msg}"),
             Error::Io { path, message, .. } => write!(f, "cannot read {path}: {message}"),
             Error::NotEvtx { path, reason } => write!(f, "{path} is not an EVTX file: {reason}"),
+            Error::Shape(msg) => write!(f, "arrays that do not fit together: {msg}"),
         }
     }
 }

@@ -21,7 +21,9 @@ use crate::arrow_ffi::{import_array, ExportedArray};
 fn core_error(err: callsweep_core::Error) -> PyErr {
     match err {
         callsweep_core::Error::UnsupportedType(_) => PyTypeError::new_err(err.to_string()),
-        callsweep_core::Error::Program(_) => PyValueError::new_err(err.to_string()),
+        callsweep_core::Error::Program(_) | callsweep_core::Error::Shape(_) => {
+            PyValueError::new_err(err.to_string())
+        }
         callsweep_core::Error::Io { .. } | callsweep_core::Error::NotEvtx { .. } => {
             evtx::open_error(err)
         }
@@ -252,6 +254,21 @@ fn compact_views(py: Python<'_>, column: Bound<'_, PyAny>) -> PyResult<ExportedA
     Ok(ExportedArray::new(compacted.to_data()))
 }
 
+/// The rows of equal-length columns (each an Arrow array or stream of string views or nulls)
+/// grouped by their views: `(first row, count)` of each group, in row order; groups holding
+/// equal values under different views are the caller's to merge (`callsweep_core::tally`).
+#[pyfunction]
+fn tally(py: Python<'_>, columns: Vec<Bound<'_, PyAny>>) -> PyResult<(Vec<u64>, Vec<u64>)> {
+    let columns = columns
+        .iter()
+        .map(import_array)
+        .collect::<PyResult<Vec<_>>>()?;
+    let tally = py
+        .detach(|| callsweep_core::tally::tally(&columns))
+        .map_err(core_error)?;
+    Ok((tally.first_rows, tally.counts))
+}
+
 /// Whether the module was built with optimisations: timings of a debug build mean nothing.
 #[pyfunction]
 fn is_release_build() -> bool {
@@ -271,6 +288,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add_function(wrap_pyfunction!(first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(compact_views, m)?)?;
+    m.add_function(wrap_pyfunction!(tally, m)?)?;
     m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add_function(wrap_pyfunction!(lines::extract_fields, m)?)?;
     m.add_function(wrap_pyfunction!(lines::pick_lines, m)?)?;
