@@ -2,11 +2,12 @@
 
 Ten noisy rules raise hundreds of thousands of alerts, so they are counted in bulk: the native
 `tally` groups the rows by the string views of the key columns, never reading the strings
-(alerts repeat a few hundred combinations, whose values share their views), and the few hundred
-groups it gives are then merged by value here. polars' `group_by` on the strings, which this
-replaces, runs on polars' threads, where it queued behind the scan's own queries (measured on
-ten rules: 15-34 ms per part on the main thread, the last of them after all parts); this takes
-15 ms on one thread for 325k alerts (polars: 22-28 ms on two).
+(alerts repeat a few thousand combinations, whose values share their views), and the groups
+it gives (4,023 for 325,792 alerts of ten rules) are then merged by value here. polars'
+`group_by` on the strings, which this replaces, runs on polars' threads, where it queued
+behind the scan's own queries (measured on ten rules: 15-34 ms per part on the main thread,
+the last of them after all parts); this takes 15 ms on one thread for 325k alerts (polars:
+22-28 ms on two).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@
 //! endlessly and share their views: polars decodes a dictionary page into views of one copy of
 //! each value, `compact` copies a repeated value once, and the rule columns are gathered from
 //! one row per rule. So rows are grouped here by their views, hashing 16 bytes per value and
-//! never touching the strings: a few hundred groups for hundreds of thousands of rows. Views
-//! that differ may still hold equal strings (the same value in two buffers), so the groups
-//! are a partition finer than the one by value, which the caller merges by value, on a few
-//! hundred rows.
+//! never touching the strings: a few thousand groups for hundreds of thousands of rows (4,023
+//! for the 325,792 alerts of ten rules over 2M events). Views that differ may still hold equal
+//! strings (the same value in two buffers), so the groups are a partition finer than the one
+//! by value, which the caller merges by value, on those few thousand rows.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
