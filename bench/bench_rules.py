@@ -10,17 +10,23 @@ equal the union of the single-rule scans. Target (issue 7): one pass of 10 rules
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-from pathlib import Path
+# As `callsweep` (the CLI) runs: polars' allocator configured by callsweep, which only takes
+# effect before polars loads (`callsweep.allocation`); every contender runs with it.
+from callsweep.allocation import configure_polars_allocator
 
-from dataset import ensure_dataset, warm_page_cache
+configure_polars_allocator()
 
-import callsweep
-from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results
-from callsweep.benchmark.timing import Timings, alternate
-from callsweep.rules.siblings import sibling_rules
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from dataset import ensure_dataset, warm_page_cache  # noqa: E402
+
+import callsweep  # noqa: E402
+from callsweep.benchmark.run_support import callsweep_fingerprint, log, verdict, write_results  # noqa: E402
+from callsweep.benchmark.timing import Timings, alternate  # noqa: E402
+from callsweep.rules.siblings import sibling_rules  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 COUNTS = (1, 3, 10)
@@ -53,7 +59,8 @@ def main() -> int:
     timings = {name: Timings(name, args.rows) for name in runs}
     log(
         f"{args.rows:,} rows, {args.rounds} rounds, POLARS_MAX_THREADS="
-        f"{os.environ.get('POLARS_MAX_THREADS', '(all)')}"
+        f"{os.environ.get('POLARS_MAX_THREADS', '(all)')}, _RJEM_MALLOC_CONF="
+        f"{os.environ.get('_RJEM_MALLOC_CONF', '(unset)')}"
     )
     alternate(runs, timings, args.rounds)
 

@@ -6,9 +6,14 @@
 >>> pl.col("process.executable").eql.wildcard("?:\\Users\\*")  # EQL `:` in your own queries
 """
 
-from callsweep.rules.model import Rule, builtin_rules, default_rule, find_rule, load_rule
-from callsweep.scan import ScanError, Scanner, ScanSummary, scan, scan_lazy
-from callsweep.wildcard import match_series, wildcard
+# Before anything imports polars: its allocator reads its configuration when it loads.
+from callsweep.allocation import configure_polars_allocator
+
+configure_polars_allocator()
+
+from callsweep.rules.model import Rule, builtin_rules, default_rule, find_rule, load_rule  # noqa: E402
+from callsweep.scan import ScanError, Scanner, ScanSummary, scan, scan_lazy  # noqa: E402
+from callsweep.wildcard import match_series, wildcard  # noqa: E402
 
 __all__ = [
     "Rule",

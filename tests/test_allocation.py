@@ -1,0 +1,54 @@
+"""polars' allocator configuration (`callsweep.allocation`), each case in a fresh interpreter:
+jemalloc reads it when polars loads, so only the order of imports decides."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from callsweep.allocation import POLARS_MALLOC_CONF, POLARS_MALLOC_CONF_VARIABLE
+
+REPORT = f"""
+import json, os, sys
+{{imports}}
+import callsweep.allocation as a
+print(json.dumps([os.environ.get({POLARS_MALLOC_CONF_VARIABLE!r}), a.configure_polars_allocator()]))
+"""
+
+
+def run(imports: str, env_value: str | None = None) -> tuple[str | None, bool]:
+    env = {k: v for k, v in os.environ.items() if k != POLARS_MALLOC_CONF_VARIABLE}
+    if env_value is not None:
+        env[POLARS_MALLOC_CONF_VARIABLE] = env_value
+    out = subprocess.run(
+        [sys.executable, "-c", REPORT.format(imports=imports)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    value, in_effect = json.loads(out.stdout.strip().splitlines()[-1])
+    return value, in_effect
+
+
+def test_importing_callsweep_first_configures_polars_after_its_own_defaults() -> None:
+    value, in_effect = run("import callsweep\nimport polars")
+    assert in_effect
+    # polars puts its defaults first; callsweep's setting comes last, so it is the one used.
+    assert value is not None and value.endswith("," + POLARS_MALLOC_CONF)
+    assert value.startswith("dirty_decay_ms:")
+
+
+def test_a_configuration_the_user_set_is_kept() -> None:
+    value, in_effect = run("import callsweep\nimport polars", env_value="dirty_decay_ms:0")
+    assert not in_effect
+    assert value is not None and value.endswith("dirty_decay_ms:0")
+    assert POLARS_MALLOC_CONF not in value
+
+
+def test_polars_loaded_first_is_left_alone() -> None:
+    value, in_effect = run("import polars\nimport callsweep")
+    assert not in_effect
+    assert value is not None and POLARS_MALLOC_CONF not in value
