@@ -11,7 +11,7 @@ import pytest
 import callsweep
 from callsweep.rules.exceptions import load_exceptions
 from callsweep.rules.siblings import sibling_rules
-from callsweep.scan import Scanner
+from callsweep.scan import OWNED_COLUMN, Scanner
 from callsweep.synthetic import Shape, chunk
 
 KEY = ["winlog.record_id", "kibana.alert.rule.rule_id", "kibana.alert.rule.version"]
@@ -117,6 +117,8 @@ def test_tagging_gives_the_rows_of_the_per_rule_filters(
     scanner = Scanner(sibling_rules(10), exceptions=load_exceptions(exceptions), explain=explain)
     raw = pl.scan_parquet(events)
     hits = scanner._queries(raw, pl.lit(str(events)))[0].collect(engine="streaming")
+    # The query copied the kept rows' CallTraces already (`_owned_call_trace`).
+    assert hits.get_column(OWNED_COLUMN).all()
     tagged = scanner._tag(hits)
     by_filter = pl.concat([scanner._alerts_of(hits.lazy(), i) for i in range(10)]).collect()
     assert tagged.height > hits.height > 0
