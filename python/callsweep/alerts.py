@@ -83,11 +83,9 @@ def alert_projection(available: Mapping[str, pl.DataType], origin: pl.Expr) -> l
 
 def owned(column: pl.Expr) -> pl.Expr:
     """A string column with its values copied into buffers of their own, batch by batch as
-    the query runs (`_native.compact_views`). The alerts' CallTraces are the bulk of their
-    bytes and the reader decoded them among those of every event of the part: copied after
-    the query, those of the last part were a tail on one core while the other had nothing
-    left to do (measured: 70 ms of 120 ms per 76k alerts of ten rules). The scanner's own copy
-    (`scan._owning`) then finds them compact and leaves them."""
+    the query runs (`_native.compact_views`), so that they no longer keep alive the buffers
+    the reader decoded the whole part into. Used on the CallTraces of the rows a multi-rule
+    filter kept (`scan._owned_call_trace`): read afterwards, they are contiguous."""
 
     def copy(values: pl.Series) -> pl.Series:
         if values.dtype != pl.String or not values.len():
