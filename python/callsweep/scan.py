@@ -348,7 +348,8 @@ class Scanner:
             hit_columns += [compat.OTHER_COLUMN.format(j) for j in range(len(self.rules))]
         return (
             hits.filter(pl.col(hit_columns[i]))
-            .drop(*hit_columns, OWNED_COLUMN, strict=False)
+            .drop(hit_columns)
+            .drop(OWNED_COLUMN, strict=False)
             .rename({EXPLAIN_COLUMN.format(i): EXPLAIN} if self.explain else {})
             .with_columns(
                 alert_schema.first_frame(pl.col(alert_schema.CALL_TRACE)).alias(
@@ -917,8 +918,8 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     The views are copied natively into buffers of their own, once; they stay views, which
     polars takes back without converting (plain Arrow strings cost a copy each way: 0.2 s per
     300k alerts)."""
-    owned = OWNED_COLUMN in frame.columns
-    if owned:
+    trace_owned = OWNED_COLUMN in frame.columns
+    if trace_owned:
         frame = frame.drop(OWNED_COLUMN)
     if not frame.height:
         return frame
@@ -926,7 +927,9 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     # from (`Scanner._tag`) about ten times faster; it copies views, not their bytes.
     table = frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     for i, column in enumerate(table.schema):
-        if _holds_views(column.type) and not (owned and column.name == alert_schema.CALL_TRACE):
+        if _holds_views(column.type) and not (
+            trace_owned and column.name == alert_schema.CALL_TRACE
+        ):
             chunks = [pa.array(_native.compact_views(c)) for c in table.column(i).chunks]
             table = table.set_column(i, column, pa.chunked_array(chunks, column.type))
     owned = pl.from_arrow(table)
