@@ -10,11 +10,13 @@ equal the union of the single-rule scans. Target (issue 7): one pass of 10 rules
 
 from __future__ import annotations
 
-# As `callsweep` (the CLI) runs: polars' allocator configured by callsweep, which only takes
-# effect before polars loads (`callsweep.allocation`); every contender runs with it.
-from callsweep.allocation import configure_polars_allocator
+# As `callsweep` (the CLI) runs: polars' allocator and glibc's malloc configured by callsweep
+# (`callsweep.allocation`; polars' only takes effect before polars loads); every contender runs
+# with them.
+from callsweep.allocation import configure_native_allocator, configure_polars_allocator
 
 configure_polars_allocator()
+configure_native_allocator()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -60,7 +62,8 @@ def main() -> int:
     log(
         f"{args.rows:,} rows, {args.rounds} rounds, POLARS_MAX_THREADS="
         f"{os.environ.get('POLARS_MAX_THREADS', '(all)')}, _RJEM_MALLOC_CONF="
-        f"{os.environ.get('_RJEM_MALLOC_CONF', '(unset)')}"
+        f"{os.environ.get('_RJEM_MALLOC_CONF', '(unset)')}, glibc malloc thresholds set: "
+        f"{callsweep.allocation.native_allocator_configured}"
     )
     alternate(runs, timings, args.rounds)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
+
+import pytest
 
 from callsweep.allocation import POLARS_MALLOC_CONF, POLARS_MALLOC_CONF_VARIABLE
 
@@ -52,3 +55,54 @@ def test_polars_loaded_first_is_left_alone() -> None:
     value, in_effect = run("import polars\nimport callsweep")
     assert not in_effect
     assert value is not None and POLARS_MALLOC_CONF not in value
+
+
+# Whether a fresh 4 MiB block comes from `mmap`: glibc marks such a chunk in the size word
+# before it (bit 1, IS_MMAPPED). Its first mmap threshold is 128 KiB.
+MMAPPED_REPORT = """
+import ctypes, json, sys
+{imports}
+a = sys.modules.get("callsweep.allocation")
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+block = libc.malloc(4 << 20)
+size_word = ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t)).value
+print(json.dumps([bool(size_word & 2), a is not None and a.native_allocator_configured]))
+"""
+
+
+def mmapped(imports: str, tunables: str | None = None) -> tuple[bool, bool]:
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if tunables is not None:
+        env["GLIBC_TUNABLES"] = tunables
+    out = subprocess.run(
+        [sys.executable, "-c", MMAPPED_REPORT.format(imports=imports)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    block_mmapped, configured = json.loads(out.stdout.strip().splitlines()[-1])
+    return block_mmapped, configured
+
+
+glibc_only = pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
+)
+
+
+@glibc_only
+def test_importing_callsweep_serves_blocks_of_megabytes_from_the_heap() -> None:
+    assert mmapped("import callsweep") == (False, True)
+
+
+@glibc_only
+def test_without_callsweep_such_a_block_is_mmapped() -> None:
+    # The check above can fail: without the setting, glibc maps the block.
+    assert mmapped("import polars, pyarrow") == (True, False)
+
+
+@glibc_only
+def test_malloc_tunables_the_user_set_are_kept() -> None:
+    assert mmapped("import callsweep", tunables="glibc.malloc.check=0") == (True, False)

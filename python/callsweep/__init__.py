@@ -7,9 +7,10 @@
 """
 
 # Before anything imports polars: its allocator reads its configuration when it loads.
-from callsweep.allocation import configure_polars_allocator
+from callsweep.allocation import configure_native_allocator, configure_polars_allocator
 
 configure_polars_allocator()
+configure_native_allocator()
 
 from callsweep.rules.model import Rule, builtin_rules, default_rule, find_rule, load_rule  # noqa: E402
 from callsweep.scan import ScanError, Scanner, ScanSummary, scan, scan_lazy  # noqa: E402
