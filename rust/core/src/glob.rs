@@ -142,6 +142,27 @@ impl Folded {
         hay.len() >= self.len() && self.eq(&hay[..self.len()])
     }
 
+    /// Whether bytes matching this literal, from `at` on, always match `other` (a literal that
+    /// fits there): a byte compared exactly must pass `other`'s test; a letter this literal
+    /// folds must be one `other` folds too.
+    fn forces_at(&self, other: &Folded, at: usize) -> bool {
+        at + other.len() <= self.len()
+            && (0..other.len()).all(|k| {
+                let (held, mask) = (self.lower[at + k], self.mask[at + k]);
+                if mask == 0 {
+                    held | other.mask[k] == other.lower[k]
+                } else {
+                    other.mask[k] != 0 && other.lower[k] == held
+                }
+            })
+    }
+
+    /// Whether bytes matching this literal always hold a match of `other` somewhere.
+    fn forces_within(&self, other: &Folded) -> bool {
+        self.len() >= other.len()
+            && (0..=self.len() - other.len()).any(|at| self.forces_at(other, at))
+    }
+
     /// The literal and `head` agree on the bytes they both have.
     #[inline]
     fn agrees_with_start(&self, head: &[u8]) -> bool {
@@ -239,6 +260,66 @@ impl Pattern {
         }
     }
 
+    /// Whether every value this pattern matches is matched by `other` too (a sufficient test:
+    /// false may also mean "not known"). `match_rows_many` then skips this pattern's set on a
+    /// value `other`'s set rejected: `like "*UNKNOWN(*"` on the CallTraces where
+    /// `stringContains~(CallTrace, "unknown(")` found no `(` to stop at.
+    pub fn implies(&self, other: &Pattern) -> bool {
+        if self.strategy == other.strategy {
+            return true;
+        }
+        match &other.strategy {
+            Strategy::Anything => true,
+            Strategy::Contains(lit) => self.literals().any(|held| held.forces_within(lit)),
+            Strategy::Prefix(lit) => self.anchored_head().is_some_and(|h| h.forces_at(lit, 0)),
+            Strategy::Suffix(lit) => self
+                .anchored_tail()
+                .is_some_and(|t| t.len() >= lit.len() && t.forces_at(lit, t.len() - lit.len())),
+            Strategy::Exact(lit) => match &self.strategy {
+                Strategy::Exact(held) => held.len() == lit.len() && held.forces_at(lit, 0),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The literals every matching value holds somewhere.
+    fn literals(&self) -> Box<dyn Iterator<Item = &Folded> + '_> {
+        match &self.strategy {
+            Strategy::Exact(lit)
+            | Strategy::Prefix(lit)
+            | Strategy::Suffix(lit)
+            | Strategy::Contains(lit) => Box::new(std::iter::once(lit)),
+            Strategy::PrefixSlots(seg) | Strategy::Slots(seg) => Box::new(seg.literals()),
+            Strategy::Segments { head, middle, tail } => Box::new(
+                head.literals()
+                    .chain(middle.iter().flat_map(Segment::literals))
+                    .chain(tail.literals()),
+            ),
+            Strategy::Anything => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// The literal every matching value starts with, if the pattern has one.
+    fn anchored_head(&self) -> Option<&Folded> {
+        match &self.strategy {
+            Strategy::Exact(lit) | Strategy::Prefix(lit) => Some(lit),
+            Strategy::PrefixSlots(seg) | Strategy::Slots(seg) => seg.first_literal(),
+            Strategy::Segments { head, .. } => head.first_literal(),
+            _ => None,
+        }
+    }
+
+    /// The literal every matching value ends with, if the pattern has one.
+    fn anchored_tail(&self) -> Option<&Folded> {
+        match &self.strategy {
+            Strategy::Exact(lit) | Strategy::Suffix(lit) => Some(lit),
+            Strategy::Slots(seg) => seg.last_literal(),
+            Strategy::Segments { tail, .. } => tail.last_literal(),
+            _ => None,
+        }
+    }
+
     /// Whether a value longer than `head` and starting with it may match: false only when the
     /// first bytes alone rule the value out. The kernel asks this of the four bytes a string
     /// view holds inline, and so skips reading most values that fail an anchored pattern.
@@ -306,6 +387,27 @@ fn choose_strategy(mut segments: Vec<Segment>) -> Strategy {
 }
 
 impl Segment {
+    fn literals(&self) -> impl Iterator<Item = &Folded> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Literal(lit) => Some(lit),
+            Piece::AnyChar => None,
+        })
+    }
+
+    fn first_literal(&self) -> Option<&Folded> {
+        match self.pieces.first() {
+            Some(Piece::Literal(lit)) => Some(lit),
+            _ => None,
+        }
+    }
+
+    fn last_literal(&self) -> Option<&Folded> {
+        match self.pieces.last() {
+            Some(Piece::Literal(lit)) => Some(lit),
+            _ => None,
+        }
+    }
+
     fn parse(text: &str, fold: bool) -> Segment {
         let mut pieces = Vec::new();
         let mut literal = Vec::new();
@@ -543,6 +645,14 @@ impl PatternSet {
         self.patterns.iter().any(|p| p.is_match(value))
     }
 
+    /// Whether every value this set matches is matched by `other` (each of its patterns implies
+    /// one of `other`'s: `Pattern::implies`).
+    pub fn implies(&self, other: &PatternSet) -> bool {
+        self.patterns
+            .iter()
+            .all(|p| other.patterns.iter().any(|q| p.implies(q)))
+    }
+
     /// Whether a value longer than `head` and starting with it may match some pattern.
     #[inline]
     pub fn may_start_with(&self, head: &[u8]) -> bool {
@@ -552,7 +662,7 @@ impl PatternSet {
 
 #[cfg(test)]
 mod tests {
-    use super::Pattern;
+    use super::{Pattern, PatternSet};
     use proptest::prelude::*;
     use proptest::strategy::Strategy;
 
@@ -670,6 +780,33 @@ mod tests {
     }
 
     #[test]
+    fn implications_the_rules_have() {
+        let contains = Pattern::new("*unknown(*");
+        let exact_contains = Pattern::with_case("*UNKNOWN(*", true);
+        assert!(exact_contains.implies(&contains));
+        assert!(!contains.implies(&exact_contains));
+        assert!(Pattern::new("UNKNOWN(*").implies(&contains));
+        assert!(Pattern::with_case("UNKNOWN(*", true).implies(&exact_contains));
+        assert!(!Pattern::new("UNKNOWN(*").implies(&exact_contains));
+        assert!(Pattern::literal("unknown(").implies(&contains));
+        let ntdll = Pattern::new("?:\\WINDOWS\\SYSTEM32\\ntdll.dll*");
+        assert!(ntdll.implies(&Pattern::new("*\\ntdll.dll*")));
+        assert!(ntdll.implies(&Pattern::new("*")));
+        assert!(!ntdll.implies(&Pattern::new("c:\\*")));
+        assert!(Pattern::new("c:\\windows\\*").implies(&Pattern::new("C:\\*")));
+        assert!(Pattern::new("*\\lsass.exe").implies(&Pattern::new("*.exe")));
+        assert!(!Pattern::new("*\\lsass.exe").implies(&Pattern::with_case("*.exe", true)));
+        assert!(
+            Pattern::with_case("*\\lsass.exe", true).implies(&Pattern::with_case("*.exe", true))
+        );
+        assert!(!Pattern::new("*").implies(&contains));
+        let ntdll_316 = PatternSet::new(&["?:\\WINDOWS\\SYSTEM32\\ntdll.dll*", "*sysfer.dll*"]);
+        assert!(PatternSet::new(&["*sysfer.dll*"]).implies(&ntdll_316));
+        assert!(!ntdll_316.implies(&PatternSet::new(&["*sysfer.dll*"])));
+        assert!(PatternSet::new(&[] as &[&str]).implies(&ntdll_316));
+    }
+
+    #[test]
     fn anything_matches_empty() {
         assert!(Pattern::new("*").is_match(""));
         assert!(!Pattern::new("?").is_match(""));
@@ -747,6 +884,54 @@ mod tests {
             let literal = Pattern::literal(&pattern);
             if literal.is_match(&value) {
                 prop_assert!(literal.may_start_with(head));
+            }
+        }
+
+        /// `implies` is sound: whatever the one pattern matches, the other matches too. The
+        /// other is often cut from the first (a piece of it between optional stars), so that
+        /// implications are there to be found; the values include ones the first matches.
+        #[test]
+        fn an_implied_pattern_matches_whatever_implies_it(
+            first in prop::collection::vec(pattern_char(), 0..8),
+            cut in (0usize..9, 0usize..9),
+            stars in (any::<bool>(), any::<bool>()),
+            random in prop::collection::vec(pattern_char(), 0..6),
+            use_random in any::<bool>(),
+            cases in (any::<bool>(), any::<bool>()),
+            fill in prop::collection::vec(alphabet(), 1..6),
+            values in prop::collection::vec(prop::collection::vec(alphabet(), 0..12), 0..6),
+        ) {
+            let second: String = if use_random {
+                random.into_iter().collect()
+            } else {
+                let (a, b) = (cut.0.min(first.len()), cut.1.min(first.len()));
+                let piece: String = first[a.min(b)..a.max(b)].iter().collect();
+                format!("{}{piece}{}", if stars.0 { "*" } else { "" }, if stars.1 { "*" } else { "" })
+            };
+            // `first` with its wildcards filled in: a value it matches (case-insensitively, in
+            // every spelling of case).
+            let filled: String = first
+                .iter()
+                .flat_map(|&c| match c {
+                    '*' => fill[1..].to_vec(),
+                    '?' => vec![fill[0]],
+                    c => vec![c],
+                })
+                .collect();
+            let first: String = first.into_iter().collect();
+            let mut values: Vec<String> = values.into_iter().map(|v| v.into_iter().collect()).collect();
+            values.extend([filled.clone(), filled.to_ascii_uppercase(), filled.to_ascii_lowercase()]);
+            let p = Pattern::with_case(&first, cases.0);
+            let q = Pattern::with_case(&second, cases.1);
+            for (p, q) in [(&p, &q), (&Pattern::literal(&first), &q), (&p, &Pattern::literal(&second))] {
+                if p.implies(q) {
+                    for value in &values {
+                        prop_assert!(
+                            !p.is_match(value) || q.is_match(value),
+                            "{:?} implies {:?}, yet value {:?}", p.source(), q.source(), value
+                        );
+                    }
+                }
             }
         }
 

@@ -167,6 +167,7 @@ pub fn match_rows_many(
     let buffers = array.data_buffers();
     let len = array.len();
     let all = u64::MAX >> (64 - sets.len().max(1));
+    let order = Implications::of(sets);
     // Every set's answer on row `i`, one bit each (0 on rows not selected).
     let answer = |memo: &mut ManyMemo, i: usize| -> u64 {
         if !is_valid(nulls, i) {
@@ -190,7 +191,7 @@ pub fn match_rows_many(
         // As in `match_views`: a long value whose first four bytes rule a set out is not read
         // for it. Which sets they leave is asked once per distinct four bytes (a CallTrace
         // column has a few dozen: `C:\W`, `UNKN`, ...).
-        let mut candidates = if (view as u32) > 12 {
+        let candidates = if (view as u32) > 12 {
             memo.may_start(((view >> 32) as u32).to_le_bytes(), sets)
         } else {
             all
@@ -198,12 +199,27 @@ pub fn match_rows_many(
         // SAFETY: `i < array.len()`: callers pass indices below the length.
         let value = unsafe { array.value_unchecked(i) };
         let mut bits = 0u64;
-        while candidates != 0 {
-            let j = candidates.trailing_zeros() as usize;
+        // The sets that imply no other first, then the others in order, each skipped where a
+        // set it implies was found false (`Implications`).
+        let mut free = candidates & !order.dependent;
+        while free != 0 {
+            let j = free.trailing_zeros() as usize;
             if sets[j].is_match(value) {
                 bits |= 1 << j;
             }
-            candidates &= candidates - 1;
+            free &= free - 1;
+        }
+        if candidates & order.dependent != 0 {
+            let mut decided = !candidates | !order.dependent;
+            for &(j, requires) in &order.steps {
+                if candidates & (1 << j) != 0
+                    && requires & decided & !bits == 0
+                    && sets[j].is_match(value)
+                {
+                    bits |= 1 << j;
+                }
+                decided |= 1 << j;
+            }
         }
         memo.put(view, bits);
         bits
@@ -257,6 +273,46 @@ pub fn match_rows_many(
             BooleanBuffer::new(Buffer::from_vec(bitmap), 0, len)
         })
         .collect())
+}
+
+/// The order `match_rows_many` matches its sets in when some imply others
+/// (`PatternSet::implies`): first the sets that imply none of the others, then, in `steps`,
+/// each `dependent` set after the sets it implies, with the bits of those, so that it is
+/// skipped on a value one of them rejected. Of two equivalent sets, the later one waits for
+/// the first.
+struct Implications {
+    dependent: u64,
+    steps: Vec<(usize, u64)>,
+}
+
+impl Implications {
+    fn of(sets: &[&PatternSet]) -> Implications {
+        let k = sets.len();
+        let mut requires = vec![0u64; k];
+        for (j, set) in sets.iter().enumerate() {
+            for (i, other) in sets.iter().enumerate() {
+                if i != j && set.implies(other) && !(i > j && other.implies(set)) {
+                    requires[j] |= 1 << i;
+                }
+            }
+        }
+        let dependent = (0..k)
+            .filter(|&j| requires[j] != 0)
+            .fold(0u64, |bits, j| bits | 1 << j);
+        // Sets whose requirements are placed go next (Kahn's order); were the requirements
+        // circular (the test is only sufficient), the rest follow in index order, each still
+        // skipped only for a requirement already matched.
+        let mut placed = !dependent;
+        let mut steps = Vec::new();
+        while placed & dependent != dependent {
+            let open = |j: &usize| placed & (1 << j) == 0;
+            let ready = (0..k).filter(open).find(|&j| requires[j] & !placed == 0);
+            let j = ready.unwrap_or_else(|| (0..k).find(open).expect("an unplaced set"));
+            placed |= 1 << j;
+            steps.push((j, requires[j]));
+        }
+        Implications { dependent, steps }
+    }
 }
 
 /// `ViewMemo` for `match_rows_many`: every set's answer for a view seen before; and per first
