@@ -366,16 +366,12 @@ impl ManyMemo {
         if !self.on {
             return None;
         }
-        self.lookups += 1;
         let (key, bits) = self.slots[view_slot(view, MEMO_BITS)];
-        if bits & STORED != 0 && key == view {
-            self.hits += 1;
-            return Some(bits & !STORED);
-        }
-        if self.lookups == MEMO_TRIAL && self.hits < MEMO_TRIAL / 4 {
+        let hit = bits & STORED != 0 && key == view;
+        if memo_window_ends(&mut self.lookups, &mut self.hits, hit) {
             self.on = false;
         }
-        None
+        hit.then_some(bits & !STORED)
     }
 
     #[inline]
@@ -392,7 +388,7 @@ impl ManyMemo {
 /// buffer and offset. polars decodes a dictionary-encoded Parquet column (image paths, access
 /// masks: a few dozen distinct values) into views that all point at the dictionary's copy of
 /// each value, so there each distinct value is matched about once, as for an Arrow dictionary.
-/// On nearly distinct values (CallTraces) the table stops being consulted after a trial.
+/// On nearly distinct values (CallTraces) the table stops being consulted (`MEMO_TRIAL`).
 struct ViewMemo {
     slots: Box<[(u128, u8)]>,
     lookups: u32,
@@ -409,8 +405,25 @@ pub(crate) fn view_slot(view: u128, bits: u32) -> usize {
     let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29);
     (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
-/// Lookups after which a table with fewer than a quarter hits is switched off.
+/// Lookups after which a table with fewer than a quarter hits among them is switched off, for
+/// the rest of the call; one that has more is tried again over as many. A Parquet column
+/// chunk's first pages can be dictionary-encoded (repeats, hits) and the rest plain (distinct
+/// views): the table then goes off where the plain pages start.
 const MEMO_TRIAL: u32 = 4096;
+
+/// Counts a lookup (a hit or not); true when a window of `MEMO_TRIAL` lookups ends with fewer
+/// than a quarter hits, the table to be switched off.
+#[inline]
+fn memo_window_ends(lookups: &mut u32, hits: &mut u32, hit: bool) -> bool {
+    *lookups += 1;
+    *hits += u32::from(hit);
+    if *lookups < MEMO_TRIAL {
+        return false;
+    }
+    let off = *hits < MEMO_TRIAL / 4;
+    (*lookups, *hits) = (0, 0);
+    off
+}
 
 impl ViewMemo {
     fn new() -> ViewMemo {
@@ -433,16 +446,12 @@ impl ViewMemo {
         if !self.on {
             return None;
         }
-        self.lookups += 1;
         let (key, tag) = self.slots[Self::slot(view)];
-        if tag != 0 && key == view {
-            self.hits += 1;
-            return Some(tag == 2);
-        }
-        if self.lookups == MEMO_TRIAL && self.hits < MEMO_TRIAL / 4 {
+        let hit = tag != 0 && key == view;
+        if memo_window_ends(&mut self.lookups, &mut self.hits, hit) {
             self.on = false;
         }
-        None
+        hit.then_some(tag == 2)
     }
 
     #[inline]
@@ -582,6 +591,25 @@ mod tests {
 
     fn set() -> PatternSet {
         PatternSet::new(&["?:\\windows\\system32\\ntdll.dll*", "*win32u.dll*"])
+    }
+
+    /// A window's verdict counts every lookup, the last one too (a hit there used to leave the
+    /// table on for good), and each window is judged on its own lookups.
+    #[test]
+    fn memo_windows_are_judged_one_by_one() {
+        let (mut lookups, mut hits) = (0, 0);
+        let mut ends = |hit| memo_window_ends(&mut lookups, &mut hits, hit);
+        // A window of hits first (a dictionary-encoded page), ending on a hit: stays on.
+        assert!(!(0..MEMO_TRIAL).any(|_| ends(true)));
+        // Then a window with too few hits, its last lookup a hit: off.
+        let quarter = MEMO_TRIAL / 4;
+        let off: Vec<bool> = (0..MEMO_TRIAL)
+            .map(|i| ends(i >= MEMO_TRIAL - quarter + 1))
+            .collect();
+        assert_eq!(off.iter().filter(|&&o| o).count(), 1);
+        assert!(off[MEMO_TRIAL as usize - 1]);
+        // Exactly a quarter: on.
+        assert!(!(0..MEMO_TRIAL).any(|i| ends(i < quarter)));
     }
 
     fn bools(a: &BooleanArray) -> Vec<bool> {
