@@ -604,7 +604,7 @@ mod tests {
         // Then a window with too few hits, its last lookup a hit: off.
         let quarter = MEMO_TRIAL / 4;
         let off: Vec<bool> = (0..MEMO_TRIAL)
-            .map(|i| ends(i >= MEMO_TRIAL - quarter + 1))
+            .map(|i| ends(i > MEMO_TRIAL - quarter))
             .collect();
         assert_eq!(off.iter().filter(|&&o| o).count(), 1);
         assert!(off[MEMO_TRIAL as usize - 1]);
