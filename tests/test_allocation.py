@@ -21,18 +21,22 @@ print(json.dumps([os.environ.get({POLARS_MALLOC_CONF_VARIABLE!r}), a.configure_p
 """
 
 
-def run(imports: str, env_value: str | None = None) -> tuple[str | None, bool]:
-    env = {k: v for k, v in os.environ.items() if k != POLARS_MALLOC_CONF_VARIABLE}
-    if env_value is not None:
-        env[POLARS_MALLOC_CONF_VARIABLE] = env_value
+def fresh_report(script: str, variable: str, value: str | None) -> list:
+    """What `script` prints last (JSON) in a fresh interpreter, the environment `variable`
+    set to `value` (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
     out = subprocess.run(
-        [sys.executable, "-c", REPORT.format(imports=imports)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
-    value, in_effect = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(imports: str, env_value: str | None = None) -> tuple[str | None, bool]:
+    value, in_effect = fresh_report(
+        REPORT.format(imports=imports), POLARS_MALLOC_CONF_VARIABLE, env_value
+    )
     return value, in_effect
 
 
@@ -73,17 +77,9 @@ print(json.dumps([bool(size_word & 2), a is not None and a.native_allocator_conf
 
 
 def mmapped(imports: str, tunables: str | None = None) -> tuple[bool, bool]:
-    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    if tunables is not None:
-        env["GLIBC_TUNABLES"] = tunables
-    out = subprocess.run(
-        [sys.executable, "-c", MMAPPED_REPORT.format(imports=imports)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    block_mmapped, configured = fresh_report(
+        MMAPPED_REPORT.format(imports=imports), "GLIBC_TUNABLES", tunables
     )
-    block_mmapped, configured = json.loads(out.stdout.strip().splitlines()[-1])
     return block_mmapped, configured
 
 
