@@ -79,18 +79,21 @@ def main() -> int:
     base = timings["one pass, 1 rules"].median
     lines = [
         f"# bench_rules: {args.rows:,} rows, {args.rounds} rounds (medians, min-max)\n",
-        "| contender | alerts | median s | min-max s | vs one rule |",
-        "|---|---:|---:|---:|---:|",
+        "| contender | alerts | median s | min-max s | vs one rule | CPU s | CPU vs one rule |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    base_cpu = timings["one pass, 1 rules"].cpu_median
     for name, t in timings.items():
         lines.append(
             f"| {name} | {t.answers[-1]:,} | {t.median:.3f} | {t.fastest:.3f}-{t.slowest:.3f} "
-            f"| {t.median / base:.2f}x |"
+            f"| {t.median / base:.2f}x | {t.cpu_median:.3f} | {t.cpu_median / base_cpu:.2f}x |"
         )
-    ratio = timings[f"one pass, {max(COUNTS)} rules"].median / base
+    most = timings[f"one pass, {max(COUNTS)} rules"]
+    ratio, cpu_ratio = most.median / base, most.cpu_median / base_cpu
     lines.append(
         f"\nTarget: one pass of {max(COUNTS)} rules <= {TARGET}x one rule: "
-        f"{ratio:.2f}x, {'met' if ratio <= TARGET else 'NOT met'}."
+        f"{ratio:.2f}x, {'met' if ratio <= TARGET else 'NOT met'} (by median wall time; "
+        f"CPU time, every thread: {cpu_ratio:.2f}x)."
     )
     markdown = "\n".join(lines) + "\n"
     print(markdown)
