@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-from callsweep.allocation import POLARS_MALLOC_CONF, POLARS_MALLOC_CONF_VARIABLE
+from callsweep.allocation import (
+    POLARS_MALLOC_CONF,
+    POLARS_MALLOC_CONF_VARIABLE,
+    running_on_glibc,
+)
 
 REPORT = f"""
 import json, os, sys
@@ -83,9 +86,7 @@ def mmapped(imports: str, tunables: str | None = None) -> tuple[bool, bool]:
     return block_mmapped, configured
 
 
-glibc_only = pytest.mark.skipif(
-    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc"
-)
+glibc_only = pytest.mark.skipif(not running_on_glibc(), reason="glibc's malloc")
 
 
 @glibc_only

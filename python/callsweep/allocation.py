@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import sys
 
 POLARS_MALLOC_CONF_VARIABLE = "_RJEM_MALLOC_CONF"
@@ -58,12 +57,21 @@ TRIM_THRESHOLD = 256 << 20
 native_allocator_configured = False
 
 
+def running_on_glibc() -> bool:
+    """Whether this process's C library is glibc (as it reports itself, not as the interpreter's
+    binary names it)."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc ")
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
 def configure_native_allocator() -> bool:
     """Sets glibc's mmap and trim thresholds (see above) unless the user set malloc tunables or
     the C library is not glibc; returns whether they were set."""
     if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+    if not running_on_glibc():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
