@@ -117,7 +117,7 @@ def test_tagging_gives_the_rows_of_the_per_rule_filters(
     scanner = Scanner(sibling_rules(10), exceptions=load_exceptions(exceptions), explain=explain)
     raw = pl.scan_parquet(events)
     hits = scanner._queries(raw, pl.lit(str(events)))[0].collect(engine="streaming")
-    # The query copied the kept rows' CallTraces already (`_owned_call_trace`).
+    # The query copied the kept rows' CallTraces already (`_with_owned_call_trace`).
     assert hits.get_column(OWNED_COLUMN).all()
     tagged = scanner._tag(hits)
     by_filter = pl.concat([scanner._alerts_of(hits.lazy(), i) for i in range(10)]).collect()
@@ -132,6 +132,11 @@ def test_tagging_gives_the_rows_of_the_per_rule_filters(
     events_bytes = hits.get_column("winlog.event_data.CallTrace").str.len_bytes().sum()
     held = sum(b.size for b in traces.buffers()[2:] if b is not None)
     assert held <= events_bytes
+    # The first frames (cut in the query from the copies) hold their own bytes only.
+    frames = tagged.get_column("callsweep.call_trace.first_frame")
+    frame_bytes = hits.get_column("callsweep.call_trace.first_frame").str.len_bytes().sum()
+    arrow_frames = frames.to_arrow(compat_level=pl.CompatLevel.newest())
+    assert sum(b.size for b in arrow_frames.buffers()[2:] if b is not None) <= frame_bytes
 
 
 def test_an_exception_drops_only_its_rules_alerts(events: Path, tmp_path: Path) -> None:

@@ -81,18 +81,26 @@ def alert_projection(available: Mapping[str, pl.DataType], origin: pl.Expr) -> l
     return exprs
 
 
-def owned(column: pl.Expr) -> pl.Expr:
-    """A string column with its values copied into buffers of their own, batch by batch as
-    the query runs (`_native.compact_views`), so that they no longer keep alive the buffers
-    the reader decoded the whole part into. Used on the CallTraces of the rows a multi-rule
-    filter kept (`scan._owned_call_trace`): read afterwards, they are contiguous."""
+def owned_with_first_frame(call_trace: pl.Expr) -> pl.Expr:
+    """The CallTraces copied into buffers of their own, batch by batch as the query runs, so
+    that they no longer keep alive the buffers the reader decoded the whole part into, with
+    their first frames cut in the same pass while each value is in cache
+    (`_native.compact_with_first_frames`): a struct of `CALL_TRACE` and `FIRST_FRAME`. Used on
+    the rows a multi-rule filter kept (`scan._with_owned_call_trace`): read afterwards, the
+    CallTraces are contiguous."""
+    dtype = pl.Struct({CALL_TRACE: pl.String(), FIRST_FRAME: pl.String()})
 
     def copy(values: pl.Series) -> pl.Series:
-        if values.dtype != pl.String or not values.len():
-            return values
-        return pl.Series(values.name, _native.compact_views(values.rechunk()))
+        if not values.len():
+            return pl.Series(values.name, [], dtype=dtype)
+        traces, frames = _native.compact_with_first_frames(values.rechunk())
+        # (A Series made from an Arrow array takes the array's field name: set it after.)
+        pair = pl.DataFrame(
+            [pl.Series(traces).alias(CALL_TRACE), pl.Series(frames).alias(FIRST_FRAME)]
+        )
+        return pair.to_struct(values.name)
 
-    return column.map_batches(copy, return_dtype=pl.String, is_elementwise=True)
+    return call_trace.map_batches(copy, return_dtype=dtype, is_elementwise=True)
 
 
 def first_frame(call_trace: pl.Expr) -> pl.Expr:

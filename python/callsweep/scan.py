@@ -54,7 +54,8 @@ ENGINE = "streaming"
 # The column naming each row's file when several files are scanned by one query.
 FILE_COLUMN = "callsweep.scan.file"
 # Present (true) when the query copied the alerts' CallTraces into buffers of their own already
-# (`_owned_call_trace`), for `_owning` not to copy them again.
+# and cut their first frames (`_with_owned_call_trace`), for `_owning` not to copy them again
+# nor `Scanner._tag` to cut them.
 OWNED_COLUMN = "callsweep.scan.owned_call_trace"
 # With several rules, the column saying whether rule i holds on the row (dropped from alerts).
 HIT_COLUMN = "callsweep.scan.hit.{}"
@@ -375,6 +376,8 @@ class Scanner:
         alerts of one event share its bytes, copied once, and the rules' columns are gathered
         from a table of one row per rule (measured on 81k alerts of ten rules: 10 ms to
         broadcast their constants rule by rule, 1 ms to gather them)."""
+        # First frames cut in the query (`_with_owned_call_trace`), or here, below.
+        frames_cut = OWNED_COLUMN in hits.columns
         hits = _owning(hits)
         if not self._tagged:
             return hits
@@ -387,7 +390,9 @@ class Scanner:
             marks += [EXPLAIN_COLUMN.format(i) for i in range(n)]
         if self.compare_modes:
             marks += [compat.OTHER_COLUMN.format(i) for i in range(n)]
-        events = hits.drop(marks).with_columns(_first_frames(hits))
+        events = hits.drop(marks)
+        if not frames_cut:
+            events = events.with_columns(_first_frames(hits))
         columns = [events[pl.concat(rows)]]
         if self.explain:
             why = [hits.get_column(EXPLAIN_COLUMN.format(i))[r] for i, r in enumerate(rows)]
@@ -482,12 +487,19 @@ class Scanner:
             # One filter, pushed into the reader with the prefilter: the other columns are
             # then decoded only for the rows some rule holds on, where each rule's verdict is
             # taken (every row left has one).
-            owned = _owned_call_trace(schema)
+            rows_kept, owned = _with_owned_call_trace(
+                events.filter(rules.prefilter).filter(rules.any), schema
+            )
+            if owned:
+                # Cut in the copy already (`_with_owned_call_trace`).
+                projection = [
+                    pl.col(alert_schema.FIRST_FRAME)
+                    if p.meta.output_name() == alert_schema.FIRST_FRAME
+                    else p
+                    for p in projection
+                ]
             alerts = (
-                events.filter(rules.prefilter)
-                .filter(rules.any)
-                .with_columns(*owned)
-                .with_columns(rules.each.alias(RULES_COLUMN))
+                rows_kept.with_columns(rules.each.alias(RULES_COLUMN))
                 .with_columns(marks)
                 .select(
                     *projection,
@@ -918,6 +930,7 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     The views are copied natively into buffers of their own, once; they stay views, which
     polars takes back without converting (plain Arrow strings cost a copy each way: 0.2 s per
     300k alerts)."""
+    # The CallTraces and their first frames copied in the query (`_with_owned_call_trace`).
     trace_owned = OWNED_COLUMN in frame.columns
     if trace_owned:
         frame = frame.drop(OWNED_COLUMN)
@@ -928,7 +941,7 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     table = frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
     for i, column in enumerate(table.schema):
         if _holds_views(column.type) and not (
-            trace_owned and column.name == alert_schema.CALL_TRACE
+            trace_owned and column.name in (alert_schema.CALL_TRACE, alert_schema.FIRST_FRAME)
         ):
             chunks = [pa.array(_native.compact_views(c)) for c in table.column(i).chunks]
             table = table.set_column(i, column, pa.chunked_array(chunks, column.type))
@@ -937,18 +950,25 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     return owned
 
 
-def _owned_call_trace(schema: dict[str, pl.DataType]) -> list[pl.Expr]:
-    """The CallTraces of the rows a filter kept, copied into buffers of their own, batch by
-    batch (`alerts.owned`), before the rules' verdicts read them again: scattered over the
-    part's buffers, each was a cache miss for `each` (measured: 72-80 ms of CPU on the 306k
-    rows ten rules keep of 2M; 40-58 ms once copied), and `_owning` would copy them anyway.
-    `OWNED_COLUMN` tells `_owning` they are."""
+def _with_owned_call_trace(
+    rows: pl.LazyFrame, schema: dict[str, pl.DataType]
+) -> tuple[pl.LazyFrame, bool]:
+    """The rows a filter kept, with their CallTraces copied into buffers of their own and their
+    first frames cut in the same pass, batch by batch (`alerts.owned_with_first_frame`), before
+    the rules' verdicts read them again: scattered over the part's buffers, each was a cache
+    miss for `each` (measured: 72-80 ms of CPU on the 306k rows ten rules keep of 2M; 40-58 ms
+    once copied), and `_owning` would copy them anyway. `OWNED_COLUMN` tells `_owning` and
+    `Scanner._tag` they are. Returns the frame and whether it was done (a CallTrace of
+    strings)."""
     if schema.get(alert_schema.CALL_TRACE) != pl.String:
-        return []
-    return [
-        alert_schema.owned(pl.col(alert_schema.CALL_TRACE)),
+        return rows, False
+    pair = "callsweep.scan.owned_pair"
+    fields = [alert_schema.CALL_TRACE, alert_schema.FIRST_FRAME]
+    owned = rows.with_columns(
+        alert_schema.owned_with_first_frame(pl.col(alert_schema.CALL_TRACE)).alias(pair),
         pl.lit(True).alias(OWNED_COLUMN),
-    ]
+    ).with_columns(pl.col(pair).struct.field(f).alias(f) for f in fields)
+    return owned.drop(pair), True
 
 
 def _first_frames(events: pl.DataFrame) -> pl.Series:

@@ -64,7 +64,7 @@ fn cut_views(array: &StringViewArray, sep: u8) -> StringViewArray {
 }
 
 /// The view of a value of at most 12 bytes: its length, then the bytes, zero-padded.
-fn inline_view(bytes: &[u8]) -> u128 {
+pub(crate) fn inline_view(bytes: &[u8]) -> u128 {
     debug_assert!(bytes.len() <= 12);
     let mut raw = [0u8; 16];
     raw[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());

@@ -254,6 +254,23 @@ fn compact_views(py: Python<'_>, column: Bound<'_, PyAny>) -> PyResult<ExportedA
     Ok(ExportedArray::new(compacted.to_data()))
 }
 
+/// A CallTrace column's values copied into buffers of their own (as `compact_views` does) and
+/// their first frames, cut in the same pass: `(values, first frames)`.
+#[pyfunction]
+fn compact_with_first_frames(
+    py: Python<'_>,
+    column: Bound<'_, PyAny>,
+) -> PyResult<(ExportedArray, ExportedArray)> {
+    let array = import_array(&column).and_then(single_chunk)?;
+    let (values, frames) = py
+        .detach(|| callsweep_core::compact::compact_with_first_frames(&array, b'|'))
+        .map_err(core_error)?;
+    Ok((
+        ExportedArray::new(values.to_data()),
+        ExportedArray::new(frames.to_data()),
+    ))
+}
+
 /// The rows of equal-length columns (each an Arrow array or stream of string views or nulls)
 /// grouped by their views: `(first row, count)` of each group, in row order; groups holding
 /// equal values under different views are the caller's to merge (`callsweep_core::tally`).
@@ -288,6 +305,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_release_build, m)?)?;
     m.add_function(wrap_pyfunction!(first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(compact_views, m)?)?;
+    m.add_function(wrap_pyfunction!(compact_with_first_frames, m)?)?;
     m.add_function(wrap_pyfunction!(tally, m)?)?;
     m.add_function(wrap_pyfunction!(lines::select_lines, m)?)?;
     m.add_function(wrap_pyfunction!(lines::extract_fields, m)?)?;
