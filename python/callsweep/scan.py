@@ -451,14 +451,10 @@ class Scanner:
             events = events.filter(self._time_window(schema))
         projection = alert_schema.alert_projection(schema, origin)
         if self._tagged:
-            # Cut after the rows are tagged (`_tag`, `_alerts_of`), from the alerts' own
-            # CallTraces: there they are in cache (`_tag` has just copied them), here cold.
-            projection = [
-                pl.lit(None, pl.String).alias(p.meta.output_name())
-                if p.meta.output_name() == alert_schema.FIRST_FRAME
-                else p
-                for p in projection
-            ]
+            # Not cut here from the part's cold CallTraces: cut where the kept rows' CallTraces
+            # are copied (`_with_owned_call_trace`, below), or else after the rows are tagged
+            # (`_tag`, `_alerts_of`), from the alerts' own copies.
+            projection = _with_first_frame(projection, pl.lit(None, pl.String))
         if self.compare_modes:
             alerts = self._both_modes(events, schema, projection, kept)
         elif not self._tagged:
@@ -491,13 +487,7 @@ class Scanner:
                 events.filter(rules.prefilter).filter(rules.any), schema
             )
             if owned:
-                # Cut in the copy already (`_with_owned_call_trace`).
-                projection = [
-                    pl.col(alert_schema.FIRST_FRAME)
-                    if p.meta.output_name() == alert_schema.FIRST_FRAME
-                    else p
-                    for p in projection
-                ]
+                projection = _with_first_frame(projection, pl.col(alert_schema.FIRST_FRAME))
             alerts = (
                 rows_kept.with_columns(rules.each.alias(RULES_COLUMN))
                 .with_columns(marks)
@@ -948,6 +938,16 @@ def _owning(frame: pl.DataFrame) -> pl.DataFrame:
     owned = pl.from_arrow(table)
     assert isinstance(owned, pl.DataFrame)
     return owned
+
+
+def _with_first_frame(projection: list[pl.Expr], first_frame: pl.Expr) -> list[pl.Expr]:
+    """The alert projection with `first_frame` as the first frame's expression."""
+    return [
+        first_frame.alias(alert_schema.FIRST_FRAME)
+        if p.meta.output_name() == alert_schema.FIRST_FRAME
+        else p
+        for p in projection
+    ]
 
 
 def _with_owned_call_trace(
