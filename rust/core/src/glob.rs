@@ -332,6 +332,24 @@ impl Pattern {
             Strategy::Suffix(_) | Strategy::Contains(_) | Strategy::Anything => true,
         }
     }
+
+    /// The answer on every value longer than `head` that starts with it, when those bytes
+    /// decide it: a prefix that fits in `head`, a literal or slot the head already fails, a
+    /// contained literal found in it. None when the bytes after `head` may still change it.
+    /// (`head` may end inside a character: a `?` on a character the head cuts matches it, as
+    /// the value holds all of it.)
+    pub fn decided_by_head(&self, head: &[u8]) -> Option<bool> {
+        let ruled_out = !self.may_start_with(head);
+        match &self.strategy {
+            // The value is longer than the head, so longer than a literal that fits in it.
+            Strategy::Exact(lit) => (ruled_out || lit.len() <= head.len()).then_some(false),
+            Strategy::Prefix(lit) if lit.len() <= head.len() => Some(lit.is_prefix_of(head)),
+            Strategy::PrefixSlots(seg) if seg.match_at(head, 0).is_some() => Some(true),
+            Strategy::Contains(lit) => find_fold(head, lit, 0).is_some().then_some(true),
+            Strategy::Anything => Some(true),
+            _ => ruled_out.then_some(false),
+        }
+    }
 }
 
 fn choose_strategy(mut segments: Vec<Segment>) -> Strategy {
@@ -658,6 +676,20 @@ impl PatternSet {
     pub fn may_start_with(&self, head: &[u8]) -> bool {
         self.patterns.iter().any(|p| p.may_start_with(head))
     }
+
+    /// The set's answer on every value longer than `head` that starts with it, when those bytes
+    /// decide it (`Pattern::decided_by_head`): one pattern decided true, or all decided false.
+    pub fn decided_by_head(&self, head: &[u8]) -> Option<bool> {
+        let mut all_false = true;
+        for pattern in &self.patterns {
+            match pattern.decided_by_head(head) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => all_false = false,
+            }
+        }
+        all_false.then_some(false)
+    }
 }
 
 #[cfg(test)]
@@ -807,6 +839,45 @@ mod tests {
     }
 
     #[test]
+    fn a_calltrace_head_decides_the_anchored_patterns() {
+        let ntdll = PatternSet::new(&[
+            "?:\\WINDOWS\\SYSTEM32\\ntdll.dll*",
+            "?:\\Windows\\System32\\wow64cpu.dll*",
+        ]);
+        let head = b"C:\\Windows\\SYSTEM32\\ntdll.dll+9d";
+        assert_eq!(ntdll.decided_by_head(head), Some(true));
+        assert_eq!(
+            ntdll.decided_by_head(b"UNKNOWN(00000000000000000000001)"),
+            Some(false)
+        );
+        // A 32-byte head holds `wow64cpu.dll` after a one-byte drive letter, not after `é`.
+        assert_eq!(
+            ntdll.decided_by_head(b"C:\\Windows\\System32\\wow64cpu.dll"),
+            Some(true)
+        );
+        assert_eq!(
+            ntdll.decided_by_head(&"é:\\Windows\\System32\\wow64cpu.dll".as_bytes()[..32]),
+            None
+        );
+        // A contains search is decided only where the head holds the literal.
+        let unknown = PatternSet::new(&["*unknown(*"]);
+        assert_eq!(unknown.decided_by_head(head), None);
+        assert_eq!(
+            unknown.decided_by_head(b"C:\\x.dll+1|UNKNOWN(0000000000001)"),
+            Some(true)
+        );
+        // The value is longer than its head: an exact value that fits in the head is false.
+        assert_eq!(
+            PatternSet::literals(&["C:\\x.dll"]).decided_by_head(b"C:\\x.dll+12"),
+            Some(false)
+        );
+        assert_eq!(
+            PatternSet::new(&["*.dll"]).decided_by_head(b"C:\\x.dll"),
+            None
+        );
+    }
+
+    #[test]
     fn anything_matches_empty() {
         assert!(Pattern::new("*").is_match(""));
         assert!(!Pattern::new("?").is_match(""));
@@ -929,6 +1000,60 @@ mod tests {
                         prop_assert!(
                             !p.is_match(value) || q.is_match(value),
                             "{:?} implies {:?}, yet value {:?}", p.source(), q.source(), value
+                        );
+                    }
+                }
+            }
+        }
+
+        /// `decided_by_head` is sound: what it decides on a value's first bytes (cut anywhere,
+        /// inside a character too) holds for every longer value starting with them. The values
+        /// include one the first pattern matches (its wildcards filled in), in either case.
+        #[test]
+        fn what_a_head_decides_holds_for_every_longer_value(
+            sources in prop::collection::vec(prop::collection::vec(pattern_char(), 0..8), 1..3),
+            fill in prop::collection::vec(alphabet(), 1..6),
+            random in prop::collection::vec(alphabet(), 1..12),
+            use_filled in any::<bool>(),
+            upper in any::<bool>(),
+            cut in 0usize..64,
+            tails in prop::collection::vec(prop::collection::vec(alphabet(), 0..6), 1..5),
+            case_sensitive in any::<bool>(),
+        ) {
+            let filled: String = sources[0]
+                .iter()
+                .flat_map(|&c| match c {
+                    '*' => fill[1..].to_vec(),
+                    '?' => vec![fill[0]],
+                    c => vec![c],
+                })
+                .collect();
+            let mut value: String = if use_filled { filled } else { random.into_iter().collect() };
+            if upper {
+                value = value.to_ascii_uppercase();
+            }
+            prop_assume!(!value.is_empty());
+            let cut = cut % value.len();
+            let head = &value.as_bytes()[..cut];
+            // The same head with other tails: from the end of the character the cut is in.
+            let boundary = (cut..=value.len()).find(|&b| value.is_char_boundary(b)).unwrap();
+            let mut values = vec![value.clone()];
+            for tail in tails {
+                let tail: String = tail.into_iter().collect();
+                let other = format!("{}{tail}", &value[..boundary]);
+                if other.len() > cut {
+                    values.push(other);
+                }
+            }
+            let sources: Vec<String> = sources.into_iter().map(|p| p.into_iter().collect()).collect();
+            let mut sets = vec![PatternSet::with_case(&sources, case_sensitive), PatternSet::literals(&sources)];
+            sets.extend(sources.iter().map(|p| PatternSet::with_case(&[p], case_sensitive)));
+            for set in &sets {
+                if let Some(answer) = set.decided_by_head(head) {
+                    for v in &values {
+                        prop_assert_eq!(
+                            set.is_match(v), answer,
+                            "patterns {:?} head {:?} value {:?}", sources, head, v
                         );
                     }
                 }

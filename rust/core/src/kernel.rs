@@ -15,6 +15,7 @@ use arrow_buffer::{ArrowNativeType, BooleanBuffer, BooleanBufferBuilder, Buffer,
 use arrow_schema::DataType;
 
 use crate::glob::PatternSet;
+use crate::heads::{HeadMemo, HEAD_BYTES};
 use crate::Error;
 
 /// Below this many rows one thread does the work: spawning costs more than it saves.
@@ -83,16 +84,36 @@ where
     let offsets = array.value_offsets();
     let data = array.value_data();
     let len = array.len();
-    collect(len, rows, |i| {
-        if i + PREFETCH_AHEAD < len {
-            // The offset stays inside the value buffer (offsets of a valid array are in bounds).
-            prefetch(
-                data.as_ptr()
-                    .wrapping_add(offsets[i + PREFETCH_AHEAD].as_usize()),
-            );
+    collect_with(
+        len,
+        rows,
+        || HeadMemo::new(len),
+        |heads, i| {
+            if i + PREFETCH_AHEAD < len {
+                // The offset stays inside the value buffer (offsets of a valid array are in bounds).
+                prefetch(
+                    data.as_ptr()
+                        .wrapping_add(offsets[i + PREFETCH_AHEAD].as_usize()),
+                );
+            }
+            is_valid(nulls, i) && matches_with_heads(set, array.value(i), heads)
+        },
+    )
+}
+
+/// `set.is_match(value)`, answered from `heads` when the value's first bytes decide it.
+#[inline]
+fn matches_with_heads(set: &PatternSet, value: &str, heads: &mut HeadMemo) -> bool {
+    if value.len() > HEAD_BYTES {
+        let (decided, answer) = heads.decided(value.as_bytes(), |head| {
+            set.decided_by_head(head)
+                .map_or((0, 0), |answer| (1, u64::from(answer)))
+        });
+        if decided != 0 {
+            return answer != 0;
         }
-        is_valid(nulls, i) && set.is_match(array.value(i))
-    })
+    }
+    set.is_match(value)
 }
 
 fn match_views(
@@ -107,7 +128,8 @@ where
     let views = array.views();
     let buffers = array.data_buffers();
     let len = array.len();
-    collect_with(len, rows, ViewMemo::new, |memo, i| {
+    let init = || (ViewMemo::new(), HeadMemo::new(len));
+    collect_with(len, rows, init, |(memo, heads), i| {
         if i + PREFETCH_AHEAD < len {
             let view = views[i + PREFETCH_AHEAD];
             // Values of up to 12 bytes live in the view itself; longer ones in a data buffer,
@@ -134,7 +156,7 @@ where
                 false
             } else {
                 // SAFETY: `i < array.len()`, as `collect` only calls with indices below the length.
-                set.is_match(unsafe { array.value_unchecked(i) })
+                matches_with_heads(set, unsafe { array.value_unchecked(i) }, heads)
             };
         memo.put(view, answer);
         answer
@@ -199,10 +221,28 @@ pub fn match_rows_many(
         };
         // SAFETY: `i < array.len()`: callers pass indices below the length.
         let value = unsafe { array.value_unchecked(i) };
-        let mut bits = 0u64;
+        // The sets the value's first bytes decide (most anchored ones), answered from them.
+        let (decided, mut bits) = if value.len() > HEAD_BYTES {
+            memo.decided.decided(value.as_bytes(), |head| {
+                let (mut decided, mut answers) = (0u64, 0u64);
+                let mut open = candidates;
+                while open != 0 {
+                    let j = open.trailing_zeros() as usize;
+                    if let Some(answer) = sets[j].decided_by_head(head) {
+                        decided |= 1 << j;
+                        answers |= u64::from(answer) << j;
+                    }
+                    open &= open - 1;
+                }
+                (decided, answers)
+            })
+        } else {
+            (0, 0)
+        };
+        let todo = candidates & !decided;
         // The sets that imply no other first, then the others in order, each skipped where a
         // set it implies was found false (`Implications`).
-        let mut free = candidates & !order.dependent;
+        let mut free = todo & !order.dependent;
         while free != 0 {
             let j = free.trailing_zeros() as usize;
             if sets[j].is_match(value) {
@@ -210,16 +250,15 @@ pub fn match_rows_many(
             }
             free &= free - 1;
         }
-        if candidates & order.dependent != 0 {
-            let mut decided = !candidates | !order.dependent;
+        if todo & order.dependent != 0 {
+            // Sets not to do are known (false, or decided by the head), as are the free ones.
+            let mut known = !todo | !order.dependent;
             for &(j, requires) in &order.steps {
-                if candidates & (1 << j) != 0
-                    && requires & decided & !bits == 0
-                    && sets[j].is_match(value)
+                if todo & (1 << j) != 0 && requires & known & !bits == 0 && sets[j].is_match(value)
                 {
                     bits |= 1 << j;
                 }
-                decided |= 1 << j;
+                known |= 1 << j;
             }
         }
         memo.put(view, bits);
@@ -232,7 +271,7 @@ pub fn match_rows_many(
     let n_words = len.div_ceil(64);
     let mut words = vec![0u64; n_words * k];
     let fill = |first_word: usize, out: &mut [u64]| {
-        let mut memo = ManyMemo::new();
+        let mut memo = ManyMemo::new(len);
         for (w, word) in out.chunks_mut(k).enumerate() {
             let base = (first_word + w) * 64;
             for bit in 0..64.min(len - base) {
@@ -249,7 +288,7 @@ pub fn match_rows_many(
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if rows.count_set_bits() < len / SPARSE_DIVISOR {
-        let mut memo = ManyMemo::new();
+        let mut memo = ManyMemo::new(len);
         for i in rows.set_indices() {
             let mut bits = answer(&mut memo, i);
             while bits != 0 {
@@ -324,6 +363,8 @@ struct ManyMemo {
     hits: u32,
     on: bool,
     heads: Box<[(u32, u64)]>,
+    /// What long values' first `HEAD_BYTES` decide.
+    decided: HeadMemo,
 }
 
 const HEAD_BITS: u32 = 8;
@@ -332,13 +373,14 @@ const HEAD_BITS: u32 = 8;
 const STORED: u64 = 1 << MANY_MAX;
 
 impl ManyMemo {
-    fn new() -> ManyMemo {
+    fn new(rows: usize) -> ManyMemo {
         ManyMemo {
             slots: vec![(0u128, 0u64); 1 << MEMO_BITS].into_boxed_slice(),
             lookups: 0,
             hits: 0,
             on: true,
             heads: vec![(0u32, 0u64); 1 << HEAD_BITS].into_boxed_slice(),
+            decided: HeadMemo::new(rows),
         }
     }
 
@@ -414,7 +456,7 @@ const MEMO_TRIAL: u32 = 4096;
 /// Counts a lookup (a hit or not); true when a window of `MEMO_TRIAL` lookups ends with fewer
 /// than a quarter hits, the table to be switched off.
 #[inline]
-fn memo_window_ends(lookups: &mut u32, hits: &mut u32, hit: bool) -> bool {
+pub(crate) fn memo_window_ends(lookups: &mut u32, hits: &mut u32, hit: bool) -> bool {
     *lookups += 1;
     *hits += u32::from(hit);
     if *lookups < MEMO_TRIAL {
@@ -667,6 +709,123 @@ mod tests {
                     proptest::prop_assert_eq!(got, &alone);
                 }
             }
+        }
+    }
+
+    /// First bytes of CallTraces and other paths: some exactly `HEAD_BYTES` long, some cut
+    /// inside a pattern's literal, one cut inside a three-byte character at byte 32, one with a
+    /// two-byte character where a `?` goes.
+    const HEADS: [&str; 10] = [
+        "C:\\Windows\\SYSTEM32\\ntdll.dll+9d",
+        "C:\\Windows\\System32\\wow64cpu.dll",
+        "C:\\Windows\\System32\\wow64win.dl",
+        "é:\\Windows\\System32\\wow64cpu.dll",
+        "C:\\Windows\\System32\\KERNELBASE.dll+",
+        "UNKNOWN(00000000000000000000001)",
+        "C:\\Program Files\\app\\ab日本語\\x.dll",
+        "c:\\windows\\system32\\ntdll.dll",
+        "C:\\ProgramData\\Symantec\\Symantec Endpoint Protection\\14\\sysfer.dll",
+        "C:\\Windows\\System32\\sysfer.dll+1",
+    ];
+    const TAILS: [&str; 8] = [
+        "",
+        "+9d4c4|UNKNOWN(00000001)",
+        "|C:\\Windows\\System32\\KERNELBASE.dll+2c13e",
+        "x",
+        "ll+1",
+        "l",
+        "é",
+        "😀|unknown(1)",
+    ];
+
+    /// Sets of every strategy, anchored ones that a head decides and others it does not.
+    fn head_sets() -> Vec<PatternSet> {
+        vec![
+            PatternSet::new(&[
+                "?:\\WINDOWS\\SYSTEM32\\ntdll.dll*",
+                "?:\\WINDOWS\\SysWOW64\\ntdll.dll*",
+                "?:\\Windows\\System32\\wow64cpu.dll*",
+                "?:\\WINDOWS\\System32\\wow64win.dll*",
+                "?:\\Windows\\System32\\win32u.dll*",
+            ]),
+            PatternSet::new(&[
+                "?:\\Windows\\System32\\sysfer.dll*",
+                "?:\\ProgramData\\Symantec\\Symantec Endpoint Protection\\*\\sysfer.dll*",
+            ]),
+            PatternSet::new(&["*unknown(*"]),
+            PatternSet::new(&["UNKNOWN(*"]),
+            PatternSet::new(&["c:\\windows\\system32\\ntdll.dll*"]),
+            PatternSet::with_case(&["*UNKNOWN(*"], true),
+            PatternSet::with_case(&["C:\\Windows\\System32\\wow64cpu.dll*"], true),
+            PatternSet::literals(&[
+                "C:\\Windows\\System32\\wow64cpu.dll",
+                "c:\\windows\\system32\\ntdll.dll",
+            ]),
+            PatternSet::new(&["?:\\windows\\system32\\wow64cpu.dll"]),
+            PatternSet::new(&["?:\\Program Files\\*\\*.dll", "*.dll"]),
+            PatternSet::new(&[
+                "C:\\Program Files\\app\\ab日本語*",
+                "?:\\Program Files\\app\\ab日?*",
+            ]),
+            PatternSet::new(&["*"]),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Long values answered from what their first bytes decide (`heads`): shared heads
+        /// with tails that differ, in either case; each answer is the set's own on the value.
+        #[test]
+        fn what_heads_decide_is_each_values_answer(
+            parts in proptest::collection::vec(
+                (0..HEADS.len(), 0..TAILS.len(), proptest::bool::weighted(0.2)),
+                0..400,
+            ),
+        ) {
+            let values: Vec<String> = parts
+                .iter()
+                .map(|&(h, t, upper)| {
+                    let value = format!("{}{}", HEADS[h], TAILS[t]);
+                    if upper { value.to_uppercase() } else { value }
+                })
+                .collect();
+            let sets = head_sets();
+            let refs: Vec<&PatternSet> = sets.iter().collect();
+            let views = StringViewArray::from_iter_values(values.iter());
+            let plain = StringArray::from_iter_values(values.iter());
+            let all = BooleanBuffer::new_set(values.len());
+            for array in [&views as &dyn Array, &plain] {
+                let many = match_rows_many(array, &refs, &all).unwrap();
+                for (set, got) in sets.iter().zip(&many) {
+                    let want: Vec<bool> = values.iter().map(|v| set.is_match(v)).collect();
+                    proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.clone());
+                    proptest::prop_assert_eq!(bools(&match_array(array, set).unwrap()), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_heads_decide_over_a_long_column() {
+        // Past `PARALLEL_MIN_ROWS` (one table per thread, the largest tables): every head with
+        // every tail, over and over, and heads that differ in their 32nd byte.
+        let values: Vec<String> = (0..PARALLEL_MIN_ROWS + 5000)
+            .map(|i| match i % 5 {
+                4 => format!("C:\\Windows\\SYSTEM32\\ntdll.dll+{:x}|x", i % 4096),
+                _ => format!(
+                    "{}{}",
+                    HEADS[i % HEADS.len()],
+                    TAILS[i / HEADS.len() % TAILS.len()]
+                ),
+            })
+            .collect();
+        let sets = head_sets();
+        let refs: Vec<&PatternSet> = sets.iter().collect();
+        let array = StringViewArray::from_iter_values(values.iter());
+        let many = match_rows_many(&array, &refs, &BooleanBuffer::new_set(values.len())).unwrap();
+        for (set, got) in sets.iter().zip(&many) {
+            let want: Vec<bool> = values.iter().map(|v| set.is_match(v)).collect();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want);
+            assert_eq!(bools(&match_array(&array, set).unwrap()), want);
         }
     }
 

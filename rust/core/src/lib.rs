@@ -6,6 +6,7 @@ pub mod compact;
 pub mod evtx;
 pub mod frames;
 pub mod glob;
+mod heads;
 pub mod json_fields;
 pub mod kernel;
 pub mod lines;
