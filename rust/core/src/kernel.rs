@@ -87,7 +87,7 @@ where
     collect_with(
         len,
         rows,
-        || HeadMemo::new(len),
+        || HeadMemo::new(len, 1),
         |heads, i| {
             if i + PREFETCH_AHEAD < len {
                 // The offset stays inside the value buffer (offsets of a valid array are in bounds).
@@ -128,7 +128,7 @@ where
     let views = array.views();
     let buffers = array.data_buffers();
     let len = array.len();
-    let init = || (ViewMemo::new(), HeadMemo::new(len));
+    let init = || (ViewMemo::new(), HeadMemo::new(len, 1));
     collect_with(len, rows, init, |(memo, heads), i| {
         if i + PREFETCH_AHEAD < len {
             let view = views[i + PREFETCH_AHEAD];
@@ -271,7 +271,7 @@ pub fn match_rows_many(
     let n_words = len.div_ceil(64);
     let mut words = vec![0u64; n_words * k];
     let fill = |first_word: usize, out: &mut [u64]| {
-        let mut memo = ManyMemo::new(len);
+        let mut memo = ManyMemo::new(len, sets.len());
         for (w, word) in out.chunks_mut(k).enumerate() {
             let base = (first_word + w) * 64;
             for bit in 0..64.min(len - base) {
@@ -288,7 +288,7 @@ pub fn match_rows_many(
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if rows.count_set_bits() < len / SPARSE_DIVISOR {
-        let mut memo = ManyMemo::new(len);
+        let mut memo = ManyMemo::new(len, sets.len());
         for i in rows.set_indices() {
             let mut bits = answer(&mut memo, i);
             while bits != 0 {
@@ -373,14 +373,14 @@ const HEAD_BITS: u32 = 8;
 const STORED: u64 = 1 << MANY_MAX;
 
 impl ManyMemo {
-    fn new(rows: usize) -> ManyMemo {
+    fn new(rows: usize, sets: usize) -> ManyMemo {
         ManyMemo {
             slots: vec![(0u128, 0u64); 1 << MEMO_BITS].into_boxed_slice(),
             lookups: 0,
             hits: 0,
             on: true,
             heads: vec![(0u32, 0u64); 1 << HEAD_BITS].into_boxed_slice(),
-            decided: HeadMemo::new(rows),
+            decided: HeadMemo::new(rows, sets),
         }
     }
 
