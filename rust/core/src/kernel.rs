@@ -274,11 +274,18 @@ pub fn match_rows_many(
         let mut memo = ManyMemo::new(len, sets.len());
         for (w, word) in out.chunks_mut(k).enumerate() {
             let base = (first_word + w) * 64;
-            for bit in 0..64.min(len - base) {
-                if !rows.value(base + bit) {
-                    continue;
-                }
-                let mut bits = answer(&mut memo, base + bit);
+            // The selected rows of this word, one bit each, visited by their set bits.
+            let n = 64.min(len - base);
+            let mut selected = rows
+                .inner()
+                .bit_chunks(rows.offset() + base, n)
+                .iter_padded()
+                .next()
+                .unwrap_or(0);
+            while selected != 0 {
+                let bit = selected.trailing_zeros();
+                selected &= selected - 1;
+                let mut bits = answer(&mut memo, base + bit as usize);
                 while bits != 0 {
                     word[bits.trailing_zeros() as usize] |= 1 << bit;
                     bits &= bits - 1;
@@ -699,7 +706,9 @@ mod tests {
             sets_and_like.push(PatternSet::with_case(&["*UNKNOWN(*"], true));
             sets_and_like.push(PatternSet::literals(&["short", "unknown("]));
             let refs: Vec<&PatternSet> = sets_and_like.iter().collect();
-            let rows = BooleanBuffer::from_iter((0..values.len()).map(|i| selected[i]));
+            // A slice of a longer mask, as the programs' bitwise operations may hand one on.
+            let rows = BooleanBuffer::from_iter((0..values.len() + 3).map(|i| i >= 3 && selected[i - 3]))
+                .slice(3, values.len());
             let views = StringViewArray::from(values.clone());
             let plain = StringArray::from(values.clone());
             for array in [&views as &dyn Array, &plain] {
