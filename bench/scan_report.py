@@ -27,7 +27,7 @@ class Target:
 
 
 def read_only_baseline(files: dict[str, Timings]) -> Timings:
-    """The faster of the two read-only runs: reading alone can cost no more than that."""
+    """The fastest of the read-only runs: reading alone can cost no more than that."""
     return min((files[name] for name in READ_ONLY), key=lambda t: t.median)
 
 
