@@ -165,21 +165,44 @@ def test_event_10_row_groups_the_rule_cannot_match_are_counted_but_not_read(tmp_
     assert sorted(pl.concat(full_alerts)["winlog.record_id"]) == expected
 
 
-def test_a_failed_write_on_the_writer_thread_is_raised(tmp_path: Path, monkeypatch):
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_failed_write_on_the_writer_thread_is_raised():
     table = events(5000)
-    writer = EventLayoutWriter(tmp_path / "events.parquet", table.schema, 64)
-
-    def disk_full(*args, **kwargs):
-        raise OSError("No space left on device")
-
-    # What pyarrow would raise on a full disk.
-    monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
+    # Every write to /dev/full fails as on a full disk (ENOSPC): here while row groups are
+    # appended on the writer's thread, and again when the footer is written.
+    writer = EventLayoutWriter(Path("/dev/full"), table.schema, 64)
     with pytest.raises(OSError, match="No space left"):
         try:
             for batch in table.to_batches(max_chunksize=700):
                 writer.write(batch)
         finally:
             writer.close()
+
+
+def test_a_file_of_several_row_groups_has_dictionaries_where_values_repeat(tmp_path: Path):
+    table = events(5000)
+    out = tmp_path / "events.parquet"
+    writer = EventLayoutWriter(out, table.schema, 1000)
+    for batch in table.to_batches(max_chunksize=700):
+        writer.write(batch)
+    writer.close()
+    metadata = pq.read_metadata(out)
+    assert metadata.num_row_groups > 1
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        columns = {
+            group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)
+        }
+        # Image paths repeat; whole CallTraces and record ids do not (`distinct_values`).
+        assert columns["winlog.event_data.TargetImage"].has_dictionary_page
+        assert columns[CALL_TRACE_PREFIX].has_dictionary_page
+        assert not columns["winlog.event_data.CallTrace"].has_dictionary_page
+        assert not columns["winlog.record_id"].has_dictionary_page
+        assert {c.compression for c in columns.values()} == {"ZSTD"}
+        # What a scan skips row groups by.
+        code = columns["event.code"].statistics
+        assert code.has_min_max and code.null_count == 0
+    assert pq.read_metadata(out).metadata[b"ARROW:schema"]
 
 
 def test_a_one_row_group_file_compresses_the_columns_that_hold_values(tmp_path: Path):

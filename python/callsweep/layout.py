@@ -46,8 +46,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from callsweep import _native
 from callsweep.rules.prefix import prefix_column
 
 CALL_TRACE = "winlog.event_data.CallTrace"
@@ -69,10 +69,10 @@ TEN_MIN_GROUP_ROWS = 4096
 # caller (and the decoder behind it) gathers the next. Each more is a row group held: 210 MiB
 # more at the peak on a 1 GB Sysmon log, for no measurable speed.
 WRITES_IN_FLIGHT = 1
-# The Parquet writer writes each page, and each piece of its metadata, with a call of its own
-# (a small EVTX file's output took 263 writes and 132 seeks); through this buffer it takes a
-# few, which saved about 0.4 ms per small file.
-WRITE_BUFFER_BYTES = 1 << 20
+# Row groups encoded at a time by the native writer (`_native.ParquetWriter`), each on a thread
+# of its own: pyarrow's encodes a file's row groups one after another on one thread, which was
+# all a conversion of one large EVTX file had left to do after its last batch was decoded.
+ENCODING_THREADS = 2
 _KINDS = ("before", "ten", "after")
 
 
@@ -89,10 +89,7 @@ class _SchemaFacts:
     millisecond per file."""
 
     schema: pa.Schema  # the written schema, without metadata
-    # Per column: the leaf name that per-column writer options take (a list's values are
-    # `<name>.list.element`), and whether its values repeat (`distinct_values`).
-    leaves: list[str]
-    repeating: list[bool]
+    repeating: list[bool]  # per column: whether its values repeat (`distinct_values`)
 
 
 # (input schema without metadata, its facts): a handful at most (EVTX, NDJSON, tests).
@@ -109,11 +106,7 @@ def _facts(events: pa.Schema) -> _SchemaFacts:
     if CALL_TRACE in events.names and CALL_TRACE_PREFIX not in events.names:
         fields.append(pa.field(CALL_TRACE_PREFIX, pa.string()))
     written = pa.schema(fields)
-    leaves = []
-    for f in written:
-        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
-        leaves.append(f"{f.name}.list.element" if listed else f.name)
-    facts = _SchemaFacts(written, leaves, [not distinct_values(f.name) for f in written])
+    facts = _SchemaFacts(written, [not distinct_values(f.name) for f in written])
     if len(_FACTS) >= 8:
         _FACTS.pop(0)
     _FACTS.append((events.remove_metadata(), facts))
@@ -124,12 +117,13 @@ class EventLayoutWriter:
     """Writes batches of normalized events to one Parquet file in the layout above.
 
     Memory: at most one row group's rows per kind are held, as plain arrays that own their
-    bytes, and one table being written.
+    bytes, one table being laid out, and the row groups being encoded (`ENCODING_THREADS`).
 
-    Once a file outgrows a row group, tables are written on a thread of the writer's own
-    (pyarrow encodes and compresses without the GIL), one after the other in order, while the
-    caller goes on reading batches: on one large EVTX file the decoder then never waits for
-    the Parquet writer. A file of one row group is written at `close`, with
+    Once a file outgrows a row group, tables are laid out (sorted, cut by module) on a thread
+    of the writer's own, one after the other in order, while the caller goes on reading
+    batches; their row groups go to the native writer (`_native.ParquetWriter`, the `parquet`
+    crate's column writers), which encodes and compresses each on a thread of its own, outside
+    the GIL, and appends them in order. A file of one row group is written at `close`, with
     `single_row_group_options`.
 
     `one_kind_batches`: the caller promises that every batch holds rows of one kind only (the
@@ -150,12 +144,11 @@ class EventLayoutWriter:
         # batches of one input share their schema), and if not the columns `_plain` casts.
         self._as_written: bool | None = None
         self._casts: list[int] | None = None
-        self._sink: pa.NativeFile | None = None
         # Event-10 rows of rare first modules, gathered on the writer's thread (`_write_window`).
         self._rare: list[pa.Table] = []
         self._rare_rows = 0
         # Opened with the first table: its options depend on whether the file is one row group.
-        self._writer: pq.ParquetWriter | None = None
+        self._writer: _native.ParquetWriter | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._writing: deque[Future[None]] = deque()
         self._pending: list[pa.RecordBatch] = []
@@ -219,8 +212,7 @@ class EventLayoutWriter:
                     order = pc.sort_indices(_kind_rank(table.column("event.code")))  # stable
                     table = table.take(order)
                 self._pending, self._pending_kinds = [], []
-                options = single_row_group_options(table)
-                self._writer = pq.ParquetWriter(self._open_sink(), self.schema, **options)
+                self._writer = self._open(single_row_group_options(table))
                 self._writer.write_table(table, row_group_size=self.row_group_rows)
             for kind in _KINDS:
                 self._flush(kind, rest=True)
@@ -230,31 +222,23 @@ class EventLayoutWriter:
         finally:
             if self._thread is not None:
                 self._thread.shutdown(wait=True)
-            try:
-                if self._writer is None:  # no rows at all: the schema alone
-                    self._writer = pq.ParquetWriter(
-                        self._open_sink(), self.schema, compression="zstd"
-                    )
-                self._writer.close()
-            finally:
-                if self._sink is not None:
-                    self._sink.close()
+            if self._writer is None:  # no rows at all: the schema alone
+                self._writer = self._open(WriterOptions([], None))
+            self._writer.close()
 
-    def _open_sink(self) -> pa.NativeFile:
-        """The output file, buffered (`WRITE_BUFFER_BYTES`)."""
-        raw = pa.OSFile(str(self._path), "wb")
-        try:
-            self._sink = pa.BufferedOutputStream(raw, WRITE_BUFFER_BYTES)
-        except BaseException:
-            raw.close()
-            raise
-        return self._sink
+    def _open(self, options: WriterOptions) -> _native.ParquetWriter:
+        return _native.ParquetWriter(
+            str(self._path),
+            self.schema,
+            dictionary=options.dictionary,
+            compressed=options.compressed,
+            threads=ENCODING_THREADS,
+        )
 
-    def _writer_for_rows(self) -> pq.ParquetWriter:
+    def _writer_for_rows(self) -> _native.ParquetWriter:
         """The writer of a file of several row groups, and its thread, opened on first use."""
         if self._writer is None:
-            options = writer_options(self.schema)
-            self._writer = pq.ParquetWriter(self._open_sink(), self.schema, **options)
+            self._writer = self._open(writer_options(self.schema))
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="callsweep-parquet")
         return self._writer
 
@@ -286,7 +270,7 @@ class EventLayoutWriter:
         for first, count in modules:
             writer.write_table(rows.slice(first, count), row_group_size=count)
 
-    def _write_rare(self, writer: pq.ParquetWriter) -> None:
+    def _write_rare(self, writer: _native.ParquetWriter) -> None:
         """The event-10 rows of rare first modules gathered so far, as one row group: what a
         scan for the rule must read is then one run of row groups, not one per window."""
         if self._rare:
@@ -359,37 +343,37 @@ def distinct_values(name: str) -> bool:
     return name.endswith(_DISTINCT_ENDINGS) and name not in _REPEATING
 
 
-def writer_options(schema: pa.Schema) -> dict[str, object]:
-    """ParquetWriter options for a file of several row groups: zstd, dictionaries where values
-    repeat."""
-    return {
-        "compression": "zstd",
-        "use_dictionary": [f.name for f in schema if not distinct_values(f.name)],
-    }
+@dataclass(frozen=True)
+class WriterOptions:
+    """How the native writer writes a file's columns (top-level names)."""
+
+    dictionary: list[str]  # dictionary-encoded; the others plain
+    compressed: list[str] | None  # zstd; None: every column
 
 
-def single_row_group_options(table: pa.Table) -> dict[str, object]:
-    """ParquetWriter options for a file written as the one row group `table`: zstd and
-    dictionary encoding, but for the columns without any value (most of the 113 in a small EVTX
-    log of one kind of event). Those hold only definition levels, which zstd cannot shrink, and
-    a zstd context per column chunk cost more than decoding such a file: 12 ms per sample file
-    written against 5 ms, measured over the samples of ../shared/data."""
+def writer_options(schema: pa.Schema) -> WriterOptions:
+    """The options of a file of several row groups: zstd, dictionaries where values repeat."""
+    return WriterOptions([f.name for f in schema if not distinct_values(f.name)], None)
+
+
+def single_row_group_options(table: pa.Table) -> WriterOptions:
+    """The options of a file written as the one row group `table`: zstd and dictionary
+    encoding, but for the columns without any value (most of the 113 in a small EVTX log of one
+    kind of event). Those hold only definition levels, which zstd cannot shrink, and a zstd
+    context per column chunk cost more than decoding such a file: 12 ms per sample file written
+    against 5 ms with pyarrow's writer, measured over the samples of ../shared/data."""
     rows = table.num_rows
     empty = [c.null_count == rows for c in table.columns]
     if not any(empty):
         return writer_options(table.schema)
     facts = _facts(table.schema)
-    # Only the compressed columns are named: the writer's default is no compression, and each
-    # name is one more entry in the writer's per-column properties.
-    codecs = {
-        leaf: "zstd" for leaf, no_value in zip(facts.leaves, empty, strict=True) if not no_value
-    }
+    compressed = [f.name for f, no_value in zip(facts.schema, empty, strict=True) if not no_value]
     dictionary = [
         f.name
         for f, no_value, rep in zip(facts.schema, empty, facts.repeating, strict=True)
         if rep and not no_value
     ]
-    return {"compression": codecs, "use_dictionary": dictionary}
+    return WriterOptions(dictionary, compressed)
 
 
 def _kind_rank(code: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -10,6 +10,7 @@ mod heads;
 pub mod json_fields;
 pub mod kernel;
 pub mod lines;
+pub mod parquet_out;
 pub mod program;
 pub mod tally;
 pub mod value_prefix;
@@ -32,6 +33,8 @@ pub enum Error {
         kind: std::io::ErrorKind,
         message: String,
     },
+    /// A file that cannot be written.
+    Write { path: String, message: String },
     /// A file that is not an EVTX log (bad file header).
     NotEvtx { path: String, reason: String },
     /// Arrays that do not fit together (columns of different lengths).
@@ -48,6 +51,7 @@ impl std::fmt::Display for Error {
             ),
             Error::Program(msg) => write!(f, "cannot evaluate the condition: {msg}"),
             Error::Io { path, message, .. } => write!(f, "cannot read {path}: {message}"),
+            Error::Write { path, message } => write!(f, "cannot write {path}: {message}"),
             Error::NotEvtx { path, reason } => write!(f, "{path} is not an EVTX file: {reason}"),
             Error::Shape(msg) => write!(f, "arrays that do not fit together: {msg}"),
         }

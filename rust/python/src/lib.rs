@@ -6,6 +6,7 @@
 mod arrow_ffi;
 mod evtx;
 mod lines;
+mod parquet;
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ fn core_error(err: callsweep_core::Error) -> PyErr {
         }
         callsweep_core::Error::Io { .. } | callsweep_core::Error::NotEvtx { .. } => {
             evtx::open_error(err)
+        }
+        callsweep_core::Error::Write { .. } => {
+            pyo3::exceptions::PyOSError::new_err(err.to_string())
         }
     }
 }
@@ -299,6 +303,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Rules>()?;
     m.add_class::<ExportedArray>()?;
     m.add_class::<evtx::EvtxReader>()?;
+    m.add_class::<parquet::ParquetWriter>()?;
     m.add_class::<evtx::ExportedSchema>()?;
     m.add_function(wrap_pyfunction!(evtx::evtx_schema, m)?)?;
     m.add_function(wrap_pyfunction!(evtx::evtx_layout_schema, m)?)?;
