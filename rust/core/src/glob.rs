@@ -891,6 +891,18 @@ mod tests {
         ])
     }
 
+    /// A value `pattern` matches: each `?` replaced by `fill[0]`, each `*` by the rest of `fill`.
+    fn filled_in(pattern: &[char], fill: &[char]) -> String {
+        pattern
+            .iter()
+            .flat_map(|&c| match c {
+                '*' => fill[1..].to_vec(),
+                '?' => vec![fill[0]],
+                c => vec![c],
+            })
+            .collect()
+    }
+
     fn pattern_char() -> impl Strategy<Value = char> {
         prop_oneof![3 => alphabet(), 1 => Just('*'), 1 => Just('?')]
     }
@@ -981,14 +993,7 @@ mod tests {
             };
             // `first` with its wildcards filled in: a value it matches (case-insensitively, in
             // every spelling of case).
-            let filled: String = first
-                .iter()
-                .flat_map(|&c| match c {
-                    '*' => fill[1..].to_vec(),
-                    '?' => vec![fill[0]],
-                    c => vec![c],
-                })
-                .collect();
+            let filled = filled_in(&first, &fill);
             let first: String = first.into_iter().collect();
             let mut values: Vec<String> = values.into_iter().map(|v| v.into_iter().collect()).collect();
             values.extend([filled.clone(), filled.to_ascii_uppercase(), filled.to_ascii_lowercase()]);
@@ -1020,15 +1025,11 @@ mod tests {
             tails in prop::collection::vec(prop::collection::vec(alphabet(), 0..6), 1..5),
             case_sensitive in any::<bool>(),
         ) {
-            let filled: String = sources[0]
-                .iter()
-                .flat_map(|&c| match c {
-                    '*' => fill[1..].to_vec(),
-                    '?' => vec![fill[0]],
-                    c => vec![c],
-                })
-                .collect();
-            let mut value: String = if use_filled { filled } else { random.into_iter().collect() };
+            let mut value: String = if use_filled {
+                filled_in(&sources[0], &fill)
+            } else {
+                random.into_iter().collect()
+            };
             if upper {
                 value = value.to_ascii_uppercase();
             }
