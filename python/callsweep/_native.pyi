@@ -38,6 +38,27 @@ def tally(columns: list[object]) -> tuple[list[int], list[int]]:
     (Arrow arrays or streams of string views or nulls, of one length), in row order; groups of
     equal values under different views are the caller's to merge. TypeError for other types."""
 
+class ParquetWriter:
+    """A Parquet file written by the `parquet` crate: each row group handed over is encoded
+    (zstd level 1 for `compressed`, every column when None; dictionaries for `dictionary`;
+    page and column-chunk statistics) on a thread of its own, at most `threads` at a time, and
+    appended in order. The schema's metadata and the Arrow schema go into the file's key-value
+    metadata. OSError naming the file when it cannot be written."""
+
+    def __init__(
+        self,
+        path: str,
+        schema: object,
+        dictionary: list[str],
+        compressed: list[str] | None = None,
+        threads: int = 2,
+    ) -> None: ...
+    def write_table(self, table: object, row_group_size: int) -> None:
+        """`table` (`__arrow_c_stream__` of record batches of the file's schema) as row groups
+        of `row_group_size` rows; returns once they are handed over to be encoded."""
+    def close(self) -> None:
+        """Appends the row groups still being encoded and writes the footer."""
+
 class EvtxReader:
     """An EVTX file decoded in Rust into Arrow record batches (flat ECS columns, the schema of
     `evtx_schema()`), read once through `__arrow_c_stream__` (`pyarrow.RecordBatchReader
