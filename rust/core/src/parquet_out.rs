@@ -43,7 +43,7 @@ pub struct ParquetOut {
     factory: Arc<ArrowRowGroupWriterFactory>,
     schema: SchemaRef,
     /// Row groups handed over and being encoded, oldest first.
-    pending: VecDeque<JoinHandle<Result<Vec<ArrowColumnChunk>, Error>>>,
+    pending: VecDeque<JoinHandle<parquet::errors::Result<Vec<ArrowColumnChunk>>>>,
     groups: usize,
     threads: usize,
     path: String,
@@ -62,10 +62,7 @@ impl ParquetOut {
         threads: usize,
     ) -> Result<ParquetOut, Error> {
         let name = path.display().to_string();
-        let failed = |message: String| Error::Write {
-            path: name.clone(),
-            message,
-        };
+        let failed = |message: String| write_error(&name, message);
         // Lists' values named `element`, as the Parquet format prescribes and pyarrow writes.
         let descriptor = ArrowSchemaConverter::new()
             .with_coerce_types(true)
@@ -122,10 +119,7 @@ impl ParquetOut {
             self.append_oldest()?;
         }
         let path = self.path.clone();
-        let failed = |message: String| Error::Write {
-            path: path.clone(),
-            message,
-        };
+        let failed = |message: String| write_error(&path, message);
         let sink = self
             .writer
             .into_inner()
@@ -141,7 +135,8 @@ impl ParquetOut {
         };
         let chunks = encoding
             .join()
-            .map_err(|_| self.failed("the encoding of a row group panicked".to_owned()))??;
+            .map_err(|_| self.failed("the encoding of a row group panicked".to_owned()))?
+            .map_err(|e| self.failed(e.to_string()))?;
         let appended = (|| {
             let mut group = self.writer.next_row_group()?;
             for chunk in chunks {
@@ -155,38 +150,36 @@ impl ParquetOut {
     }
 
     fn failed(&self, message: String) -> Error {
-        Error::Write {
-            path: self.path.clone(),
-            message,
-        }
+        write_error(&self.path, message)
     }
 }
 
-/// Row group `index` encoded: every column's pages, compressed, with their statistics.
+fn write_error(path: &str, message: String) -> Error {
+    Error::Write {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Row group `index` encoded: every column's pages, compressed, with their statistics (its
+/// errors are given the file's name where it is appended, `append_oldest`).
 fn encode(
     factory: &ArrowRowGroupWriterFactory,
     schema: &SchemaRef,
     index: usize,
     batches: &[RecordBatch],
-) -> Result<Vec<ArrowColumnChunk>, Error> {
-    let failed = |e: parquet::errors::ParquetError| Error::Write {
-        path: String::new(),
-        message: e.to_string(),
-    };
-    let mut writers = factory.create_column_writers(index).map_err(failed)?;
+) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
+    let mut writers = factory.create_column_writers(index)?;
     for batch in batches {
         let mut leaves = Vec::with_capacity(writers.len());
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(failed)?);
+            leaves.extend(compute_leaves(field, column)?);
         }
         for (writer, leaf) in writers.iter_mut().zip(&leaves) {
-            writer.write(leaf).map_err(failed)?;
+            writer.write(leaf)?;
         }
     }
-    writers
-        .into_iter()
-        .map(|w| w.close().map_err(failed))
-        .collect()
+    writers.into_iter().map(|w| w.close()).collect()
 }
 
 /// `batches` cut into row groups of `rows` rows (slices: nothing is copied); no empty group.

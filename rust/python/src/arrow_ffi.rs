@@ -12,10 +12,11 @@ use std::ffi::CStr;
 use std::ptr::NonNull;
 
 use arrow_array::ffi::{from_ffi, to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::ffi_stream::{ArrayStreamReader, FFI_ArrowArrayStream};
-use arrow_array::{make_array, Array, ArrayRef, BooleanArray};
+use arrow_array::ffi_stream::{ArrayStreamReader, FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{make_array, Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow_buffer::BooleanBufferBuilder;
 use arrow_data::ArrayData;
+use arrow_schema::Schema;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyTuple};
@@ -65,6 +66,26 @@ pub fn import_array(obj: &Bound<'_, PyAny>) -> PyResult<Vec<ArrayRef>> {
         "expected an Arrow array (an object with __arrow_c_array__ or __arrow_c_stream__), got {}",
         obj.get_type().name()?
     )))
+}
+
+/// The schema of an object with `__arrow_c_schema__` (a pyarrow schema).
+pub fn import_schema(obj: &Bound<'_, PyAny>) -> PyResult<Schema> {
+    let capsule = obj.call_method0("__arrow_c_schema__")?;
+    let capsule = capsule.cast::<PyCapsule>()?;
+    let ptr: NonNull<FFI_ArrowSchema> = capsule.pointer_checked(Some(SCHEMA))?.cast();
+    // SAFETY: a capsule named `arrow_schema` holds an `ArrowSchema`; it is only read here (the
+    // capsule keeps it and releases it).
+    Schema::try_from(unsafe { ptr.as_ref() }).map_err(arrow_error)
+}
+
+/// The record batches of an object with `__arrow_c_stream__` (a pyarrow table).
+pub fn import_batches(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RecordBatch>> {
+    let capsule = obj.call_method0("__arrow_c_stream__")?;
+    let capsule = capsule.cast::<PyCapsule>()?;
+    let ptr: NonNull<FFI_ArrowArrayStream> = capsule.pointer_checked(Some(STREAM))?.cast();
+    // SAFETY: as in `import_array`: the stream is moved out of the capsule.
+    let reader = unsafe { RecordBatchStreamReader::from_raw(ptr.as_ptr()) }.map_err(arrow_error)?;
+    reader.collect::<Result<Vec<_>, _>>().map_err(arrow_error)
 }
 
 /// An Arrow array owned by Rust, handed to Python through `__arrow_c_array__`.
