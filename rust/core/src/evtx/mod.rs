@@ -32,6 +32,7 @@ mod row;
 pub mod schema;
 mod template;
 mod text;
+mod user_data;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};

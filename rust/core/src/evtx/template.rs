@@ -31,6 +31,7 @@ use super::schema::{Layout, NameInfo};
 use super::text::{
     push_guid, push_hex_bytes_upper, push_hex_prefixed, push_i64, push_padded, push_u64, push_utf16,
 };
+use super::user_data::{self, push_user_data, Json, RawRoot};
 
 /// Where a value comes from in a template definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ enum Src {
 }
 
 #[derive(Debug)]
-struct SysSlot {
+pub(super) struct SysSlot {
     field: SysField,
     path: Box<str>,
     src: Src,
@@ -61,31 +62,55 @@ struct DataSlot {
 }
 
 #[derive(Debug)]
-struct EventData {
+pub(super) struct EventData {
     dependency: Option<u16>,
     data: Vec<DataSlot>,
 }
 
 /// How to read the records of one template definition.
 #[derive(Debug)]
-enum Plan {
+pub(super) enum Plan {
     /// `<Event>`: System, then EventData (in the definition, or nested in a substitution).
     Event {
         dependency: Option<u16>,
         system: Vec<SysSlot>,
         event_data: Option<EventData>,
+        /// `<UserData>` in the definition itself, rendered as JSON (`json_value`).
+        user_data: Option<Element>,
         nested: Option<u16>,
     },
     /// `<EventData>`: the definition of a nested instance.
     EventData(EventData),
+    /// Any other root: the definition of a nested instance that UserData holds (or the
+    /// record's `<UserData>` itself), rendered as JSON where it is used.
+    Fragment(Element),
+}
+
+/// A nested BinXML value inside UserData: the substitution it is the value of (in the values
+/// of `scope`: 0 the record's, 1 the nested instance's), and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FragmentUse {
+    pub scope: u8,
+    pub subst: u16,
+    pub source: FragmentSource,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FragmentSource {
+    /// A template instance: its plan, and where its values are in
+    /// `TemplateCache::fragment_values`.
+    Template { plan: usize, values: (usize, usize) },
+    /// Elements written out (no template), rendered already: a range of
+    /// `TemplateCache::raw_roots`.
+    Raw(usize, usize),
 }
 
 /// A substitution value: its type and where its bytes are in the chunk.
 #[derive(Debug, Clone, Copy)]
-struct Value {
-    ty: u8,
-    at: usize,
-    size: usize,
+pub(super) struct Value {
+    pub ty: u8,
+    pub at: usize,
+    pub size: usize,
 }
 
 /// The plans of template definitions, and reused buffers.
@@ -105,6 +130,15 @@ pub(crate) struct TemplateCache {
     signature: Vec<u8>,
     values: Vec<Value>,
     nested_values: Vec<Value>,
+    /// The nested instances UserData holds, for the record being read.
+    fragments: Vec<FragmentUse>,
+    fragment_values: Vec<Value>,
+    raw_roots: Vec<RawRoot>,
+    /// The names and JSON values of `raw_roots`.
+    raw_json: String,
+    instance_values: Vec<Value>,
+    /// A string value's text, before it is escaped into JSON.
+    scratch: String,
 }
 
 /// Plans kept at most (a bound on memory, whatever the input).
@@ -150,8 +184,8 @@ fn plan_index(
     index
 }
 
-const NULL: u8 = 0x00;
-const BIN_XML: u8 = 0x21;
+pub(super) const NULL: u8 = 0x00;
+pub(super) const BIN_XML: u8 = 0x21;
 
 /// Reads a record into `row` from its template values; false when the record is not of a shape
 /// this path takes (the row may then hold part of it and must be cleared).
@@ -180,11 +214,20 @@ fn read(
         signature,
         values,
         nested_values,
+        fragments,
+        fragment_values,
+        raw_roots,
+        raw_json,
+        instance_values,
+        scratch,
     } = cache;
     let def = read_instance(data, start, end, values)?;
     let outer = plan_index(offsets, known, plans, signature, data, def);
     let Some(Plan::Event {
-        dependency, nested, ..
+        dependency,
+        nested,
+        user_data,
+        ..
     }) = &plans[outer]
     else {
         return None;
@@ -192,34 +235,83 @@ fn read(
     if left_out(values, *dependency)? {
         return None; // no Event at all: leave it to the JSON way
     }
-    // Nested BinXML only where the EventData is expected.
-    let nested_at = nested.map(usize::from);
-    if values
-        .iter()
-        .enumerate()
-        .any(|(i, v)| v.ty == BIN_XML && Some(i) != nested_at)
-    {
-        return None;
-    }
+    let nested = *nested;
+    let outer_user_data = user_data.is_some();
     let inner = match nested {
         None => None,
         Some(n) => {
-            let value = *values.get(usize::from(*n))?;
+            let value = *values.get(usize::from(n))?;
             match value.ty {
                 NULL => None,
                 BIN_XML => {
                     let def = read_instance(data, value.at, value.at + value.size, nested_values)?;
-                    if nested_values.iter().any(|v| v.ty == BIN_XML) {
-                        return None;
-                    }
                     Some(plan_index(offsets, known, plans, signature, data, def))
                 }
                 _ => return None,
             }
         }
     };
+    let inner_user_data = inner.is_some_and(
+        |i| matches!(&plans[i], Some(Plan::Fragment(root)) if root.name == "UserData"),
+    );
+    // Nested BinXML only where the EventData or UserData is expected, and inside UserData:
+    // there, nested instances one level deep.
+    fragments.clear();
+    fragment_values.clear();
+    raw_roots.clear();
+    raw_json.clear();
+    for (scope, scope_values, takes) in [
+        (0, &*values, outer_user_data),
+        (1, &*nested_values, inner_user_data),
+    ] {
+        if scope == 1 && inner.is_none() {
+            break;
+        }
+        for (i, value) in scope_values.iter().enumerate() {
+            if value.ty != BIN_XML || (scope == 0 && Some(i) == nested.map(usize::from)) {
+                continue;
+            }
+            if !takes {
+                return None;
+            }
+            let (at, end) = (value.at, value.at + value.size);
+            let source = match read_instance(data, at, end, instance_values) {
+                Some(def) => {
+                    if instance_values.iter().any(|v| v.ty == BIN_XML) {
+                        return None;
+                    }
+                    let plan = plan_index(offsets, known, plans, signature, data, def);
+                    let Some(Plan::Fragment(root)) = &plans[plan] else {
+                        return None;
+                    };
+                    if !user_data::fragment_root_renders(root) {
+                        return None;
+                    }
+                    let at = fragment_values.len();
+                    fragment_values.extend_from_slice(instance_values);
+                    FragmentSource::Template {
+                        plan,
+                        values: (at, fragment_values.len()),
+                    }
+                }
+                None => {
+                    let first = raw_roots.len();
+                    user_data::render_raw(data, at, end, raw_json, raw_roots, scratch)?;
+                    FragmentSource::Raw(first, raw_roots.len())
+                }
+            };
+            fragments.push(FragmentUse {
+                scope,
+                subst: i as u16,
+                source,
+            });
+        }
+    }
     let Some(Plan::Event {
-        system, event_data, ..
+        system,
+        event_data,
+        user_data,
+        ..
     }) = &plans[outer]
     else {
         return None;
@@ -234,11 +326,29 @@ fn read(
     if let Some(event_data) = event_data {
         read_event_data(row, data, values, event_data)?;
     }
+    let json = Json {
+        data,
+        plans,
+        fragments,
+        fragment_values,
+        raw_roots,
+        raw_json,
+    };
+    if let Some(element) = user_data {
+        if !left_out(values, element.dependency)? {
+            push_user_data(row, &json, element, values, 0, scratch)?;
+        }
+    }
     if let Some(inner) = inner {
-        let Some(Plan::EventData(event_data)) = &plans[inner] else {
-            return None;
-        };
-        read_event_data(row, data, nested_values, event_data)?;
+        match &plans[inner] {
+            Some(Plan::EventData(event_data)) => {
+                read_event_data(row, data, nested_values, event_data)?;
+            }
+            Some(Plan::Fragment(root)) if inner_user_data => {
+                push_user_data(row, &json, root, nested_values, 1, scratch)?;
+            }
+            _ => return None,
+        }
     }
     Some(())
 }
@@ -263,7 +373,7 @@ fn read_event_data(
 }
 
 /// Whether the element depending on `dependency` is left out (its value is NULL).
-fn left_out(values: &[Value], dependency: Option<u16>) -> Option<bool> {
+pub(super) fn left_out(values: &[Value], dependency: Option<u16>) -> Option<bool> {
     match dependency {
         None => Some(false),
         Some(d) => values.get(usize::from(d)).map(|v| v.ty == NULL),
@@ -348,7 +458,7 @@ fn known_type(ty: u8) -> bool {
 /// A substitution value as the crate's JSON rendering holds it; `None` for the types this path
 /// leaves to the JSON way (arrays, nested BinXML, floats, ANSI strings, handles) and for sizes
 /// that are not exactly the type's.
-fn value_val(row: &mut Row, data: &[u8], value: &Value) -> Option<Val> {
+pub(super) fn value_val(row: &mut Row, data: &[u8], value: &Value) -> Option<Val> {
     let bytes = data.get(value.at..value.at + value.size)?;
     let start = row.text.len();
     let text = |row: &mut Row| {
@@ -531,23 +641,23 @@ fn push_datetime(out: &mut String, (y, mo, d, h, mi, s, ticks): DateTime) {
 
 /// Literal text or a substitution, in an attribute value or an element's content.
 #[derive(Debug)]
-enum Content {
+pub(super) enum Content {
     Text(String),
     Subst(u16),
 }
 
 #[derive(Debug)]
-enum Child {
+pub(super) enum Child {
     Element(Element),
     Content(Content),
 }
 
 #[derive(Debug)]
-struct Element {
-    name: String,
-    dependency: Option<u16>,
-    attrs: Vec<(String, Vec<Content>)>,
-    children: Vec<Child>,
+pub(super) struct Element {
+    pub name: String,
+    pub dependency: Option<u16>,
+    pub attrs: Vec<(String, Vec<Content>)>,
+    pub children: Vec<Child>,
 }
 
 /// The plan for the definition at `offset` of the chunk, if it has the plain shape.
@@ -556,22 +666,28 @@ fn plan_of(data: &[u8], offset: u32) -> Option<Plan> {
     match root.name.as_str() {
         "Event" => {}
         "EventData" => return event_data_plan(&root).map(Plan::EventData),
-        _ => return None,
+        _ => return user_data::fragment_renders(&root).then_some(Plan::Fragment(root)),
     }
-    let (mut system, mut event_data, mut nested) = (None, None, None);
-    for child in &root.children {
+    let (mut system, mut event_data, mut user_data, mut nested) = (None, None, None, None);
+    for child in root.children {
+        let free = event_data.is_none() && user_data.is_none() && nested.is_none();
         match child {
             Child::Element(e) if e.name == "System" && system.is_none() => {
-                system = Some(system_plan(e)?);
+                system = Some(system_plan(&e)?);
             }
+            Child::Element(e) if e.name == "EventData" && free => {
+                event_data = Some(event_data_plan(&e)?);
+            }
+            // After System, as the crate's JSON has them (the row's values keep that order).
             Child::Element(e)
-                if e.name == "EventData" && event_data.is_none() && nested.is_none() =>
+                if e.name == "UserData" && free && system.is_some() && user_data::renders(&e) =>
             {
-                event_data = Some(event_data_plan(e)?);
+                user_data = Some(e);
             }
-            // A substitution whose value is a nested instance: the EventData, in Windows' logs.
-            Child::Content(Content::Subst(n)) if event_data.is_none() && nested.is_none() => {
-                nested = Some(*n);
+            // A substitution whose value is a nested instance: the EventData (or UserData), in
+            // Windows' logs.
+            Child::Content(Content::Subst(n)) if free => {
+                nested = Some(n);
             }
             _ => return None,
         }
@@ -580,6 +696,7 @@ fn plan_of(data: &[u8], offset: u32) -> Option<Plan> {
         dependency: root.dependency,
         system: system?,
         event_data,
+        user_data,
         nested,
     })
 }
@@ -899,7 +1016,7 @@ fn definition_signature(data: &[u8], offset: u32, out: &mut Vec<u8>) -> Option<(
 
 /// The UTF-16 bytes of the name stored at `offset` of the chunk (next-string offset, hash,
 /// length, characters), up to its first NUL, as the crate reads names.
-fn name_at(data: &[u8], offset: usize) -> Option<&[u8]> {
+pub(super) fn name_at(data: &[u8], offset: usize) -> Option<&[u8]> {
     let len = data.get(offset + 6..offset + 8)?;
     let chars = usize::from(u16::from_le_bytes([len[0], len[1]]));
     let bytes = data.get(offset + 8..offset + 8 + chars * 2)?;

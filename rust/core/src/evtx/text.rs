@@ -177,6 +177,18 @@ fn next_escape(bytes: &[u8], mut i: usize) -> usize {
 /// Appends `s` as a JSON string.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    push_json_escaped(out, s, HEX_LOWER);
+    out.push('"');
+}
+
+/// Appends `s` as the inside of a JSON string, as the evtx crate's renderer escapes text:
+/// the same escapes as [`push_json_str`], but other control characters as `\u00XX` in upper
+/// case.
+pub(crate) fn push_json_escaped_upper(out: &mut String, s: &str) {
+    push_json_escaped(out, s, HEX_UPPER);
+}
+
+fn push_json_escaped(out: &mut String, s: &str, hex: &[u8; 16]) {
     let bytes = s.as_bytes();
     let mut run = 0;
     let mut i = next_escape(bytes, 0);
@@ -193,15 +205,14 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
             0x0c => out.push_str("\\f"),
             _ => {
                 out.push_str("\\u00");
-                out.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
-                out.push(char::from(HEX_LOWER[usize::from(b & 0xf)]));
+                out.push(char::from(hex[usize::from(b >> 4)]));
+                out.push(char::from(hex[usize::from(b & 0xf)]));
             }
         }
         run = i + 1;
         i = next_escape(bytes, run);
     }
     out.push_str(&s[run..]);
-    out.push('"');
 }
 
 #[cfg(test)]
