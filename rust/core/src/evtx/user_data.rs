@@ -414,6 +414,8 @@ pub(super) fn render_raw(
     if c.peek()? == 0x0f {
         c.take(4)?;
     }
+    // The names of the elements being written, for their numbering (`raw_value`).
+    let mut names = Vec::new();
     while let Some(token @ (0x01 | 0x41)) = c.peek() {
         c.pos += 1;
         let name = c.element_start(token)?;
@@ -423,7 +425,7 @@ pub(super) fn render_raw(
             return None;
         }
         let value_at = out.len();
-        raw_value(&mut c, out, scratch, 0)?;
+        raw_value(&mut c, out, scratch, &mut names, 0)?;
         roots.push(RawRoot {
             name: (at, value_at),
             value: (value_at, out.len()),
@@ -503,17 +505,11 @@ impl<'a> Cursor<'a> {
 
 /// Writes the name at `offset` of the chunk, if the crate would write it as a JSON key as it is.
 fn push_name(out: &mut String, data: &[u8], offset: usize) -> Option<()> {
-    let bytes = name_at(data, offset)?;
-    let units = bytes
-        .as_chunks::<2>()
-        .0
-        .iter()
-        .map(|u| u16::from_le_bytes(*u));
     let at = out.len();
-    for c in char::decode_utf16(units) {
-        out.push(c.ok()?);
-    }
-    plain_name(&out[at..]).then_some(())
+    push_utf16(out, name_at(data, offset)?);
+    // U+FFFD: an unpaired surrogate (or the character itself): declined either way.
+    let name = &out[at..];
+    (plain_name(name) && !name.contains('\u{FFFD}')).then_some(())
 }
 
 fn push_text(out: &mut String, utf16: &[u8], scratch: &mut String) {
@@ -533,6 +529,7 @@ fn raw_value(
     c: &mut Cursor<'_>,
     out: &mut String,
     scratch: &mut String,
+    names: &mut Vec<usize>,
     depth: usize,
 ) -> Option<()> {
     if depth > 32 {
@@ -619,13 +616,18 @@ fn raw_value(
         push_text(out, text, scratch);
     }
     // Names repeat within an element when they are the same string (the same UTF-16 bytes).
-    let mut names: Vec<&[u8]> = Vec::new();
+    // This element's children's names are `names[base..]`: a child's own go after them while
+    // it is written, and are dropped when it is done.
+    let base = names.len();
     let mut token = first_child;
     while let Some(t) = token {
         let name = c.element_start(t)?;
         let name_bytes = name_at(data, name)?;
-        let suffix = names.iter().filter(|&&n| n == name_bytes).count();
-        names.push(name_bytes);
+        let suffix = names[base..]
+            .iter()
+            .filter(|&&n| name_at(data, n) == Some(name_bytes))
+            .count();
+        names.push(name);
         if wrote_any {
             out.push(',');
         }
@@ -641,13 +643,179 @@ fn raw_value(
             push_u64(out, suffix as u64);
         }
         out.push_str("\":");
-        raw_value(c, out, scratch, depth + 1)?;
+        raw_value(c, out, scratch, names, depth + 1)?;
         token = match c.u8()? {
             t @ (0x01 | 0x41) => Some(t),
             0x04 => None,
             _ => return None, // text next to elements: not taken here
         };
     }
+    names.truncate(base);
     out.push('}');
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BinXML written out, built by hand: names stored inline where they are used.
+    #[derive(Default)]
+    struct Bytes(Vec<u8>);
+
+    impl Bytes {
+        fn u16(&mut self, v: u16) -> &mut Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        fn u32(&mut self, v: u32) -> &mut Self {
+            self.0.extend_from_slice(&v.to_le_bytes());
+            self
+        }
+        fn utf16(&mut self, s: &str) -> &mut Self {
+            for unit in s.encode_utf16() {
+                self.u16(unit);
+            }
+            self
+        }
+        fn name(&mut self, s: &str) -> &mut Self {
+            let here = self.0.len() as u32 + 4;
+            self.u32(here).u32(0).u16(0);
+            self.u16(s.encode_utf16().count() as u16).utf16(s).u16(0)
+        }
+        fn start(&mut self, name: &str, attrs: bool) -> &mut Self {
+            self.0.push(if attrs { 0x41 } else { 0x01 });
+            self.u32(0).name(name);
+            if attrs {
+                self.u32(0);
+            }
+            self
+        }
+        fn attr(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+            self.0.push(0x06);
+            self.name(name);
+            if let Some(v) = value {
+                self.text(v);
+            }
+            self
+        }
+        fn text(&mut self, v: &str) -> &mut Self {
+            self.0.extend_from_slice(&[0x05, 0x01]);
+            self.u16(v.encode_utf16().count() as u16).utf16(v)
+        }
+        fn token(&mut self, t: u8) -> &mut Self {
+            self.0.push(t);
+            self
+        }
+    }
+
+    /// The names and JSON values `render_raw` gives for `bytes`, or `None` when it declines.
+    fn rendered(bytes: &Bytes) -> Option<Vec<(String, String)>> {
+        let (mut out, mut roots, mut scratch) = (String::new(), Vec::new(), String::new());
+        let data = &bytes.0;
+        render_raw(data, 0, data.len(), &mut out, &mut roots, &mut scratch)?;
+        Some(
+            roots
+                .iter()
+                .map(|r| {
+                    let text = |(a, b): (usize, usize)| out[a..b].to_owned();
+                    (text(r.name), text(r.value))
+                })
+                .collect(),
+        )
+    }
+
+    fn pair(name: &str, value: &str) -> Vec<(String, String)> {
+        vec![(name.to_owned(), value.to_owned())]
+    }
+
+    #[test]
+    fn elements_render_as_the_crate_renders_them() {
+        // <A x="1" e=""><B>t</B><B/><C>"\u{1}é</C></A><D y="2"/>
+        let mut b = Bytes::default();
+        b.start("A", true)
+            .attr("x", Some("1"))
+            .attr("e", Some(""))
+            .token(0x02);
+        b.start("B", false).token(0x02).text("t").token(0x04);
+        b.start("B", false).token(0x03);
+        b.start("C", false).token(0x02).text("\"\u{1}é").token(0x04);
+        b.token(0x04);
+        b.start("D", true)
+            .attr("y", Some("2"))
+            .token(0x03)
+            .token(0x00);
+        let expected = vec![
+            (
+                "A".to_owned(),
+                r##"{"#attributes":{"x":"1"},"B":"t","B_1":null,"C":"\"\u0001é"}"##.to_owned(),
+            ),
+            ("D".to_owned(), r##"{"#attributes":{"y":"2"}}"##.to_owned()),
+        ];
+        assert_eq!(rendered(&b), Some(expected));
+
+        // Only empty attributes: the element's value is its text, or null.
+        let mut b = Bytes::default();
+        b.start("E", true)
+            .attr("z", None)
+            .token(0x02)
+            .text("v")
+            .token(0x04);
+        assert_eq!(rendered(&b), Some(pair("E", r#""v""#)));
+        let mut b = Bytes::default();
+        b.start("E", true).attr("z", Some("")).token(0x03);
+        assert_eq!(rendered(&b), Some(pair("E", "null")));
+
+        // Attributes and text: an object with both.
+        let mut b = Bytes::default();
+        b.start("F", true)
+            .attr("k", Some("x\ty"))
+            .token(0x02)
+            .text("w")
+            .token(0x04);
+        assert_eq!(
+            rendered(&b),
+            Some(pair("F", r##"{"#attributes":{"k":"x\ty"},"#text":"w"}"##))
+        );
+    }
+
+    #[test]
+    fn shapes_left_to_the_crate_are_declined() {
+        // Text next to an element.
+        let mut b = Bytes::default();
+        b.start("A", false).token(0x02).text("t");
+        b.start("B", false).token(0x03).token(0x04);
+        assert_eq!(rendered(&b), None);
+        // An element after text.
+        let mut b = Bytes::default();
+        b.start("A", false).token(0x02);
+        b.start("B", false).token(0x03).text("t").token(0x04);
+        assert_eq!(rendered(&b), None);
+        // A substitution (only template definitions have those).
+        let mut b = Bytes::default();
+        b.start("A", false)
+            .token(0x02)
+            .token(0x0d)
+            .u16(0)
+            .token(0x01)
+            .token(0x04);
+        assert_eq!(rendered(&b), None);
+        // A name JSON would need escaped, a container, `Data` as a root.
+        for name in ["a\"b", "EventData", "UserData", "Data"] {
+            let mut b = Bytes::default();
+            b.start(name, false).token(0x03);
+            assert_eq!(rendered(&b), None, "{name}");
+        }
+        // Truncated.
+        let mut b = Bytes::default();
+        b.start("A", false).token(0x02).text("t");
+        assert_eq!(rendered(&b), None);
+    }
+
+    #[test]
+    fn crate_escapes_use_upper_case_hex() {
+        let mut s = String::new();
+        push_json_escaped_upper(&mut s, "a\u{1f}\"\\\n");
+        assert_eq!(s, r#"a\u001F\"\\\n"#);
+    }
 }
