@@ -2,7 +2,7 @@
 //! (`EvtxRecord::into_json_bytes`), which is walked here member by member into a [`Row`].
 //!
 //! This is the path for every record the template fast path (`template.rs`) does not take:
-//! UserData, positional or repeated `Data`, nested BinXML, arrays, ... It reads whatever the
+//! UserData of other shapes, positional or repeated `Data`, arrays, ... It reads whatever the
 //! crate renders. The walk borrows from the JSON text: objects are visited member by member
 //! with `serde_json::value::RawValue`, strings are unescaped straight into the row's text, and
 //! the key buffers are reused, so a record costs no allocation beyond the crate's own.

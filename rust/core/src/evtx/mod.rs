@@ -11,12 +11,13 @@
 //! that is not intact, and rendering as JSON every record the fast path does not take.
 //!
 //! How a record is read (`decode.rs`): from its BinXML template substitution values when its
-//! template has the plain shape (`template.rs`: System, and EventData of named `Data`; most
-//! records of most logs), else from the crate's JSON rendering (`json.rs`: UserData, unusual
-//! shapes). Both fill the same row model (`row.rs`), so they give the same rows (tested on
-//! every sample record). In a chunk whose CRC32s check out, records are walked straight from
-//! the bytes as the crate's iterator walks them; in any other chunk, or from the first record
-//! the fast path does not take, the crate's iterator reads them.
+//! template has the plain shape (`template.rs`: System, and EventData of named `Data` or a UserData
+//! rendered as the crate renders it, `user_data.rs`; nearly every record of the logs we have), else
+//! from the crate's JSON rendering (`json.rs`: unusual shapes). Both fill the same row model
+//! (`row.rs`), so they give the same rows (tested on every sample record). In a chunk whose CRC32s
+//! check out, records are walked straight from the bytes as the crate's iterator walks them; in any
+//! other chunk, or from the first record the fast path does not take, the crate's iterator reads
+//! them.
 //!
 //! Damage: every record the crate can read is kept. A chunk or record it cannot read, or a
 //! panic inside it (contained per record, or per chunk when the crate's record iterator itself

@@ -11,16 +11,17 @@
 //! named `Data` element, then each record's values. Nothing is rendered as text and parsed
 //! back.
 //!
-//! It only ever reads records the crate has already parsed (`IterChunkRecords` built them), and
-//! takes only the plain shape: `Event` holding `System` and an `EventData` of uniquely named
-//! `Data` elements (direct, or nested in a substitution), each with one literal or one
-//! substitution; values of plain types (strings, integers, GUIDs, SIDs, times, hex numbers,
-//! binary) whose sizes are exactly right. Anything else (UserData, positional or repeated
-//! `Data`, arrays, floats, ANSI strings, ...) makes [`read_template`] decline, and the record
-//! goes the JSON way (`json.rs`), which reads whatever the crate renders. Values are converted
-//! to exactly what the crate's JSON rendering holds (same text for GUIDs, SIDs, times, hex
-//! numbers; empty strings as null; a NULL substitution leaves out the elements that depend on
-//! it); the tests check that both ways give the same rows for every record of every sample file.
+//! It reads only records of chunks the crate has parsed (their headers and string tables), and
+//! takes only the plain shape: `Event` holding `System` and an `EventData` of uniquely named `Data`
+//! elements (direct, or nested in a substitution), each with one literal or one substitution, or a
+//! `UserData` of the shapes `user_data.rs` renders (direct, or nested; the BinXML values inside it
+//! one level deep); values of plain types (strings, integers, GUIDs, SIDs, times, hex numbers,
+//! binary) whose sizes are exactly right. Anything else (positional or repeated `Data`, arrays,
+//! floats, ANSI strings, ...) makes [`read_template`] decline, and the record goes the JSON way
+//! (`json.rs`), which reads whatever the crate renders. Values are converted to exactly what the
+//! crate's JSON rendering holds (same text for GUIDs, SIDs, times, hex numbers; empty strings as
+//! null; a NULL substitution leaves out the elements that depend on it); the tests check that both
+//! ways give the same rows for every record of every sample file.
 
 use std::collections::HashMap;
 
