@@ -799,14 +799,14 @@ fn single<C: std::borrow::Borrow<Content>>(content: &[C]) -> Option<Src> {
 }
 
 /// Reads BinXML of a chunk; every read is bounds-checked (`None` past the end).
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-    end: usize,
+pub(super) struct Reader<'a> {
+    pub data: &'a [u8],
+    pub pos: usize,
+    pub end: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         if end > self.end {
             return None;
@@ -815,16 +815,16 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Some(bytes)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
-    fn peek(&self) -> Option<u8> {
+    pub fn peek(&self) -> Option<u8> {
         (self.pos < self.end).then(|| self.data[self.pos])
     }
-    fn u16(&mut self) -> Option<u16> {
+    pub fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub fn u32(&mut self) -> Option<u32> {
         self.take(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -832,29 +832,41 @@ impl<'a> Reader<'a> {
     /// A name reference: an offset into the chunk's strings, with the string stored right
     /// here when the offset is where the reader is.
     fn name(&mut self) -> Option<String> {
+        let offset = self.name_offset()?;
+        utf16_strict(name_at(self.data, offset)?)
+    }
+
+    /// A name reference, skipping the string when it is stored right here: the offset of the
+    /// name in the chunk.
+    pub fn name_offset(&mut self) -> Option<usize> {
         let offset = self.u32()? as usize;
         if offset == self.pos {
             self.take(6)?; // next string offset, hash
             let chars = usize::from(self.u16()?);
             self.take(chars * 2 + 2)?;
         }
-        utf16_strict(name_at(self.data, offset)?)
+        Some(offset)
     }
 
     /// A literal value token's value: only UTF-16 strings are taken.
     fn value(&mut self) -> Option<String> {
+        utf16_strict(self.text()?)
+    }
+
+    /// A literal value token's UTF-16 bytes, up to the first NUL (as the crate cuts them): only
+    /// strings are taken.
+    pub fn text(&mut self) -> Option<&'a [u8]> {
         if self.u8()? != 0x01 {
             return None;
         }
         let chars = usize::from(self.u16()?);
         let bytes = self.take(chars * 2)?;
-        // Cut at the first NUL, as the crate does.
         let units = bytes.as_chunks::<2>().0;
         let len = units
             .iter()
             .position(|u| *u == [0, 0])
             .unwrap_or(units.len());
-        utf16_strict(&bytes[..len * 2])
+        Some(&bytes[..len * 2])
     }
 
     fn substitution(&mut self) -> Option<u16> {

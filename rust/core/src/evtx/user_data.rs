@@ -19,11 +19,11 @@
 //! the record goes the JSON way. The tests compare both ways on every sample record.
 
 use super::row::{Row, Val};
-use super::template::name_at;
 use super::template::{
     left_out, value_val, Child, Content, Element, FragmentSource, FragmentUse, Plan, Value,
     BIN_XML, NULL,
 };
+use super::template::{name_at, Reader};
 use super::text::{push_json_escaped_upper, push_u64, push_utf16};
 
 /// Whether `element`, a definition's `<UserData>`, is of a shape rendered here.
@@ -406,7 +406,7 @@ pub(super) fn render_raw(
     roots: &mut Vec<RawRoot>,
     scratch: &mut String,
 ) -> Option<()> {
-    let mut c = Cursor {
+    let mut c = Reader {
         data,
         pos: start,
         end: end.min(data.len()),
@@ -418,7 +418,7 @@ pub(super) fn render_raw(
     let mut names = Vec::new();
     while let Some(token @ (0x01 | 0x41)) = c.peek() {
         c.pos += 1;
-        let name = c.element_start(token)?;
+        let name = element_start(&mut c, token)?;
         let at = out.len();
         push_name(out, data, name)?;
         if matches!(&out[at..], "Data" | "EventData" | "UserData") {
@@ -434,73 +434,15 @@ pub(super) fn render_raw(
     matches!(c.peek(), None | Some(0x00)).then_some(())
 }
 
-/// Bounds-checked reads of BinXML written out (element starts carry no dependency here).
-struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
-    end: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        if end > self.end {
-            return None;
-        }
-        let bytes = &self.data[self.pos..end];
-        self.pos = end;
-        Some(bytes)
+/// After an element start token (BinXML written out: no dependency): its data size, name and
+/// attribute list size; the name's offset in the chunk.
+fn element_start(r: &mut Reader<'_>, token: u8) -> Option<usize> {
+    r.u32()?; // data size
+    let name = r.name_offset()?;
+    if token & 0x40 != 0 {
+        r.u32()?; // attribute list size
     }
-    fn peek(&self) -> Option<u8> {
-        (self.pos < self.end).then(|| self.data[self.pos])
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A name reference (its string stored right here when it points here): the offset of
-    /// the name in the chunk.
-    fn name(&mut self) -> Option<usize> {
-        let offset = self.u32()? as usize;
-        if offset == self.pos {
-            self.take(6)?; // next string offset, hash
-            let chars = usize::from(self.u16()?);
-            self.take(chars * 2 + 2)?;
-        }
-        Some(offset)
-    }
-
-    /// After an element start token: its data size, name and attribute list size.
-    fn element_start(&mut self, token: u8) -> Option<usize> {
-        self.u32()?; // data size
-        let name = self.name()?;
-        if token & 0x40 != 0 {
-            self.u32()?; // attribute list size
-        }
-        Some(name)
-    }
-
-    /// A value token's UTF-16 text, up to its first NUL, as the crate reads it: only strings.
-    fn text(&mut self) -> Option<&'a [u8]> {
-        if self.u8()? != 0x01 {
-            return None;
-        }
-        let chars = usize::from(self.u16()?);
-        let bytes = self.take(chars * 2)?;
-        let units = bytes.as_chunks::<2>().0;
-        let len = units
-            .iter()
-            .position(|u| *u == [0, 0])
-            .unwrap_or(units.len());
-        Some(&bytes[..len * 2])
-    }
+    Some(name)
 }
 
 /// Writes the name at `offset` of the chunk, if the crate would write it as a JSON key as it is.
@@ -526,7 +468,7 @@ const MAX_ATTRIBUTES: usize = 16;
 /// Writes the JSON value of the element whose start `c` has read, reading the rest of it
 /// (`write_value`'s rules for literal content).
 fn raw_value(
-    c: &mut Cursor<'_>,
+    c: &mut Reader<'_>,
     out: &mut String,
     scratch: &mut String,
     names: &mut Vec<usize>,
@@ -542,7 +484,7 @@ fn raw_value(
     let has_children = loop {
         match c.u8()? {
             0x06 | 0x46 => {
-                let name = c.name()?;
+                let name = c.name_offset()?;
                 let value = match c.peek()? {
                     0x05 | 0x45 => {
                         c.pos += 1;
@@ -621,7 +563,7 @@ fn raw_value(
     let base = names.len();
     let mut token = first_child;
     while let Some(t) = token {
-        let name = c.element_start(t)?;
+        let name = element_start(c, t)?;
         let name_bytes = name_at(data, name)?;
         let suffix = names[base..]
             .iter()
