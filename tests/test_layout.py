@@ -12,7 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from callsweep import scan, synthetic
-from callsweep.layout import CALL_TRACE_PREFIX, TEN_MIN_GROUP_ROWS, TEN_WINDOW, EventLayoutWriter
+from callsweep.layout import (
+    CALL_TRACE_PREFIX,
+    TEN_MIN_GROUP_ROWS,
+    TEN_WINDOW,
+    EventLayoutWriter,
+    distinct_values,
+)
 from callsweep.scan import Part, Scanner
 
 
@@ -203,6 +209,9 @@ def test_a_file_of_several_row_groups_has_dictionaries_where_values_repeat(tmp_p
         code = columns["event.code"].statistics
         assert code.has_min_max and code.null_count == 0
     assert pq.read_metadata(out).metadata[b"ARROW:schema"]
+    # Nor do the JSON objects of a record's other fields (the synthetic events have none).
+    assert distinct_values("winlog.event_data_other")
+    assert not distinct_values("winlog.event_data.SourceImage")
 
 
 def test_a_one_row_group_file_compresses_the_columns_that_hold_values(tmp_path: Path):

@@ -334,6 +334,10 @@ _DISTINCT_ENDINGS = (
     *("@timestamp", "UtcTime", "Guid", "GUID", "Id", "record_id", "entity_id", ".pid", ".id"),
     *("record_number", "CallTrace", "Hash", "Hashes", "CommandLine", "StartAddress"),
     "SourcePort",
+    # The other fields of a record as one JSON object (times, ids, whole UserData renderings):
+    # a dictionary of them fell back to plain pages after hashing each one, 8% of the writing
+    # time on a log of CAPI2 events.
+    "event_data_other",
 )
 _REPEATING = {"winlog.event_data.TerminalSessionId", CALL_TRACE_PREFIX}
 

@@ -2,8 +2,10 @@
 //! files in the same run (release build only: `cargo run --release --example evtx_bench`).
 //!
 //! ```text
-//! evtx_bench [--rounds N] [--threads T] [--only NAME] FILE...
+//! evtx_bench [--rounds N] [--threads T] [--only NAME] [--layout] FILE...
 //!                                                    time the contenders, A B A B ...
+//!                                                    (`--layout`: callsweep's batches as
+//!                                                    `callsweep convert` asks for them)
 //! evtx_bench --make-big OUT --chunks N FILE...       write an EVTX file of N chunks copied
 //!                                                    round-robin from FILE... (a large input)
 //! ```
@@ -32,6 +34,8 @@ fn main() {
     let (mut rounds, mut threads) = (5usize, 0usize);
     let (mut make_big, mut chunks) = (None::<PathBuf>, 0usize);
     let mut only = None::<String>;
+    // `--layout`: batches as `callsweep convert` asks for them (by code kind, layout form).
+    let mut layout = false;
     let mut files = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,6 +44,7 @@ fn main() {
             "--make-big" => make_big = Some(args.next().unwrap().into()),
             "--chunks" => chunks = args.next().unwrap().parse().unwrap(),
             "--only" => only = args.next(),
+            "--layout" => layout = true,
             _ => files.push(PathBuf::from(arg)),
         }
     }
@@ -64,9 +69,12 @@ fn main() {
     let contenders: Vec<Contender> = vec![
         (
             format!("callsweep {threads}"),
-            Box::new(move |f: &[PathBuf]| ours(f, threads)),
+            Box::new(move |f: &[PathBuf]| ours(f, threads, layout)),
         ),
-        ("callsweep 1".into(), Box::new(|f: &[PathBuf]| ours(f, 1))),
+        (
+            "callsweep 1".into(),
+            Box::new(move |f: &[PathBuf]| ours(f, 1, layout)),
+        ),
         (
             "callsweep-json 1".into(),
             Box::new(|f: &[PathBuf]| ours_json(f)),
@@ -108,11 +116,14 @@ fn main() {
     }
 }
 
-fn ours(files: &[PathBuf], threads: usize) -> usize {
+/// `layout`: by code kind, in the layout's form (`--layout`).
+fn ours(files: &[PathBuf], threads: usize, layout: bool) -> usize {
     let mut rows = 0;
     for f in files {
         let options = EvtxOptions {
             threads,
+            by_code_kind: layout,
+            layout_form: layout,
             ..EvtxOptions::default()
         };
         let mut batches = EvtxBatches::open(f, options).unwrap();

@@ -11,16 +11,30 @@ fn push_ascii(out: &mut String, ascii: &[u8]) {
     unsafe { out.as_mut_vec() }.extend_from_slice(ascii);
 }
 
+/// "00" to "99": two digits per division (integers are a tenth of a record's values).
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub(crate) fn push_u64(out: &mut String, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     push_ascii(out, &buf[i..]);
 }
@@ -78,20 +92,16 @@ pub(crate) fn push_hex_bytes_upper(out: &mut String, bytes: &[u8]) {
 /// A GUID as Windows renders it: `{d1-d2-d3-d4[0..2]-d4[2..8]}`, lower case, data1-3 little
 /// endian.
 pub(crate) fn push_guid(out: &mut String, g: &[u8; 16]) {
+    // Byte `ORDER[i]` of the GUID is written at `AT[i]` of `{xxxxxxxx-xxxx-xxxx-xxxx-...}`.
     const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-    let mut buf = [b'-'; 38];
-    buf[0] = b'{';
-    buf[37] = b'}';
-    let mut n = 1;
-    for (i, &idx) in ORDER.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            n += 1;
-        }
-        buf[n] = HEX_LOWER[usize::from(g[idx] >> 4)];
-        buf[n + 1] = HEX_LOWER[usize::from(g[idx] & 0xf)];
-        n += 2;
+    const AT: [usize; 16] = [1, 3, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 29, 31, 33, 35];
+    let mut buf = *b"{00000000-0000-0000-0000-000000000000}";
+    for (&at, &idx) in AT.iter().zip(&ORDER) {
+        buf[at] = HEX_LOWER[usize::from(g[idx] >> 4)];
+        buf[at + 1] = HEX_LOWER[usize::from(g[idx] & 0xf)];
     }
-    push_ascii(out, &buf);
+    // SAFETY: hex digits, braces and dashes: ASCII.
+    unsafe { out.as_mut_vec() }.extend_from_slice(&buf);
 }
 
 /// Appends UTF-16LE text (unpaired surrogates become U+FFFD).
@@ -103,7 +113,9 @@ pub(crate) fn push_utf16(out: &mut String, bytes: &[u8]) {
     vec.reserve(units.len());
     let mut i = 0;
     while i < units.len() {
-        // Most text is ASCII: eight code units at a time, straight into the string.
+        // Most text is ASCII: sixteen code units at a time where SSE2 is (every x86-64), then
+        // eight at a time, straight into the string.
+        i += push_ascii_blocks(vec, &units[i..]);
         while let Some(block) = units.get(i..i + 8) {
             let block = block.as_flattened();
             let a = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
@@ -135,6 +147,81 @@ pub(crate) fn push_utf16(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// How many code units come before the first NUL unit (all of them when there is none): the
+/// end of a string value, which a scan of its units one by one found in a tenth of decoding.
+pub(crate) fn units_before_nul(units: &[[u8; 2]]) -> usize {
+    let mut i = nul_free_blocks(units);
+    while units.get(i).is_some_and(|u| *u != [0, 0]) {
+        i += 1;
+    }
+    i
+}
+
+/// How many units `units` starts with, in blocks of eight, that hold no NUL unit.
+#[cfg(target_arch = "x86_64")]
+fn nul_free_blocks(units: &[[u8; 2]]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128,
+    };
+    let mut i = 0;
+    // SAFETY: SSE2 is part of x86-64; each load reads units i..i + 8, inside `units`.
+    unsafe {
+        while i + 8 <= units.len() {
+            let x = _mm_loadu_si128(units.as_ptr().add(i).cast::<__m128i>());
+            if _mm_movemask_epi8(_mm_cmpeq_epi16(x, _mm_setzero_si128())) != 0 {
+                break;
+            }
+            i += 8;
+        }
+    }
+    i
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn nul_free_blocks(_units: &[[u8; 2]]) -> usize {
+    0
+}
+
+/// Appends the ASCII code units that `units` starts with, sixteen at a time (the rest of the
+/// run, under sixteen, is left); returns how many it appended.
+#[cfg(target_arch = "x86_64")]
+fn push_ascii_blocks(vec: &mut Vec<u8>, units: &[[u8; 2]]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_packus_epi16, _mm_set1_epi16, _mm_setzero_si128, _mm_storeu_si128,
+    };
+    let mut i = 0;
+    // SAFETY: SSE2 is part of x86-64. The loads read units i..i + 16, inside `units`; the store
+    // writes 16 bytes into capacity reserved just before, each an ASCII byte (every unit of the
+    // block is below 0x80, and packing keeps such a unit's low byte), so the length may cover
+    // them and the bytes stay valid UTF-8.
+    unsafe {
+        let not_ascii = _mm_set1_epi16(0xff80_u16 as i16);
+        while i + 16 <= units.len() {
+            let at = units.as_ptr().add(i).cast::<__m128i>();
+            let (a, b) = (_mm_loadu_si128(at), _mm_loadu_si128(at.add(1)));
+            let high = _mm_and_si128(_mm_or_si128(a, b), not_ascii);
+            if _mm_movemask_epi8(_mm_cmpeq_epi16(high, _mm_setzero_si128())) != 0xffff {
+                break;
+            }
+            vec.reserve(16);
+            let end = vec.len();
+            _mm_storeu_si128(
+                vec.as_mut_ptr().add(end).cast::<__m128i>(),
+                _mm_packus_epi16(a, b),
+            );
+            vec.set_len(end + 16);
+            i += 16;
+        }
+    }
+    i
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn push_ascii_blocks(_vec: &mut Vec<u8>, _units: &[[u8; 2]]) -> usize {
+    0
+}
+
 /// Whether a byte needs escaping in a JSON string.
 const JSON_ESCAPE: [bool; 256] = {
     let mut table = [false; 256];
@@ -148,30 +235,36 @@ const JSON_ESCAPE: [bool; 256] = {
     table
 };
 
-/// The index of the first byte at or after `i` that needs escaping in a JSON string (the
-/// length when none does).
-fn next_escape(bytes: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Most values need no escape at all: eight bytes at a time, with the usual tests for a byte
-    // below 0x20 and for a zero byte (of the block XOR `"` and XOR `\`). They tell only
-    // whether the block has such a byte, never wrongly: the bytes are then looked at one by one.
-    while let Some(block) = bytes.get(i..i + 8) {
-        let x = u64::from_le_bytes(block.try_into().expect("8 bytes"));
-        let control = x.wrapping_sub(ONES * 0x20) & !x;
-        let quote =
-            (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
-        let backslash =
-            (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
-        if (control | quote | backslash) & HIGH != 0 {
-            break;
+/// How many bytes `bytes` starts with, in blocks of sixteen, that need no escaping in a JSON
+/// string (the block holding the first that does, and the rest under sixteen, are left).
+#[cfg(target_arch = "x86_64")]
+fn plain_blocks(bytes: &[u8]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_subs_epu8,
+    };
+    let mut i = 0;
+    // SAFETY: SSE2 is part of x86-64; each load reads bytes i..i + 16, inside `bytes`.
+    unsafe {
+        let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
+        let (below_space, zero) = (_mm_set1_epi8(0x1f), _mm_set1_epi8(0));
+        while i + 16 <= bytes.len() {
+            let x = _mm_loadu_si128(bytes.as_ptr().add(i).cast::<__m128i>());
+            // A byte at most 0x1f saturates to zero (unsigned) when 0x1f is taken from it.
+            let control = _mm_cmpeq_epi8(_mm_subs_epu8(x, below_space), zero);
+            let special = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash));
+            if _mm_movemask_epi8(_mm_or_si128(control, special)) != 0 {
+                break;
+            }
+            i += 16;
         }
-        i += 8;
-    }
-    while bytes.get(i).is_some_and(|&b| !JSON_ESCAPE[usize::from(b)]) {
-        i += 1;
     }
     i
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn plain_blocks(_bytes: &[u8]) -> usize {
+    0
 }
 
 /// Appends `s` as a JSON string.
@@ -190,29 +283,44 @@ pub(crate) fn push_json_escaped_upper(out: &mut String, s: &str) {
 
 fn push_json_escaped(out: &mut String, s: &str, hex: &[u8; 16]) {
     let bytes = s.as_bytes();
-    let mut run = 0;
-    let mut i = next_escape(bytes, 0);
-    while let Some(&b) = bytes.get(i) {
-        // `i` is at an ASCII byte: a character boundary.
-        out.push_str(&s[run..i]);
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
-            _ => {
-                out.push_str("\\u00");
-                out.push(char::from(hex[usize::from(b >> 4)]));
-                out.push(char::from(hex[usize::from(b & 0xf)]));
-            }
+    // SAFETY: what is appended is `s` cut only before and after ASCII bytes (those escaped),
+    // and ASCII escapes: valid UTF-8.
+    let vec = unsafe { out.as_mut_vec() };
+    vec.reserve(bytes.len());
+    let (mut run, mut i) = (0, 0);
+    loop {
+        // Most values are short and need no escape: looked at byte by byte, but for runs of
+        // sixteen bytes and more, taken a block at a time.
+        if bytes.len() - i >= 16 {
+            i += plain_blocks(&bytes[i..]);
         }
-        run = i + 1;
-        i = next_escape(bytes, run);
+        while bytes.get(i).is_some_and(|&b| !JSON_ESCAPE[usize::from(b)]) {
+            i += 1;
+        }
+        vec.extend_from_slice(&bytes[run..i]);
+        let Some(&b) = bytes.get(i) else {
+            return;
+        };
+        match b {
+            b'"' => vec.extend_from_slice(b"\\\""),
+            b'\\' => vec.extend_from_slice(b"\\\\"),
+            b'\n' => vec.extend_from_slice(b"\\n"),
+            b'\r' => vec.extend_from_slice(b"\\r"),
+            b'\t' => vec.extend_from_slice(b"\\t"),
+            0x08 => vec.extend_from_slice(b"\\b"),
+            0x0c => vec.extend_from_slice(b"\\f"),
+            _ => vec.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                hex[usize::from(b >> 4)],
+                hex[usize::from(b & 0xf)],
+            ]),
+        }
+        i += 1;
+        run = i;
     }
-    out.push_str(&s[run..]);
 }
 
 #[cfg(test)]
@@ -227,6 +335,12 @@ mod tests {
 
     #[test]
     fn numbers() {
+        let mut powers: Vec<u64> = (0..20).map(|e| 10u64.pow(e)).collect();
+        powers.extend(powers.clone().iter().map(|p| p - 1));
+        powers.extend([99, 100, 101, 4_294_967_295, 12_345_678_901]);
+        for v in powers {
+            assert_eq!(with(|s| push_u64(s, v)), v.to_string());
+        }
         for v in [0u64, 7, 10, 1972, u64::MAX] {
             assert_eq!(with(|s| push_u64(s, v)), v.to_string());
             assert_eq!(with(|s| push_hex_prefixed(s, v)), format!("0x{v:x}"));
@@ -257,6 +371,27 @@ mod tests {
             with(|s| push_guid(s, &g)),
             "{747f3d96-a591-5efb-0000-00109fe4cc01}"
         );
+        // Against the fields formatted one by one (little-endian u32, u16, u16, then bytes).
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..1000 {
+            let mut g = [0u8; 16];
+            for b in &mut g {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                *b = (state >> 56) as u8;
+            }
+            let d1 = u32::from_le_bytes(g[..4].try_into().unwrap());
+            let d2 = u16::from_le_bytes([g[4], g[5]]);
+            let d3 = u16::from_le_bytes([g[6], g[7]]);
+            let tail: String = g[8..].iter().map(|b| format!("{b:02x}")).collect();
+            let want = format!(
+                "{{{d1:08x}-{d2:04x}-{d3:04x}-{}-{}}}",
+                &tail[..4],
+                &tail[4..]
+            );
+            assert_eq!(with(|s| push_guid(s, &g)), want);
+        }
     }
 
     #[test]
@@ -281,12 +416,53 @@ mod tests {
             assert_eq!(with(|s| push_utf16(s, &bytes)), text);
         }
         assert_eq!(with(|s| push_utf16(s, &[0x00, 0xd8, b'x', 0])), "\u{FFFD}x");
+        // A unit that is not ASCII at every place of and around the 16- and 8-unit blocks.
+        for odd in ['\u{80}', '\u{e9}', '\u{7ff}', '\u{1F600}', '\u{100}'] {
+            for before in 0..40 {
+                let text = format!("{}{odd}{}", "a".repeat(before), "b".repeat(40 - before));
+                let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+                assert_eq!(with(|s| push_utf16(s, &bytes)), text);
+            }
+        }
+    }
+
+    #[test]
+    fn strings_end_at_their_first_nul_unit() {
+        for len in 0..40 {
+            // Units whose low or high byte alone is zero do not end a string.
+            let mut units: Vec<[u8; 2]> = (0..len).map(|i| [i as u8 % 3, 1]).collect();
+            assert_eq!(units_before_nul(&units), len);
+            for nul in 0..len {
+                let saved = units[nul];
+                units[nul] = [0, 0];
+                assert_eq!(units_before_nul(&units), nul, "{len} {nul}");
+                units[nul] = saved;
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_place_of_a_block() {
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for before in 0..40 {
+                // Bytes just around the escapes' ranges (space, DEL, non-ASCII) around it.
+                let text = format!(
+                    "{}{special}{}",
+                    " \u{7f}\u{e9}~".repeat(before / 4),
+                    "x".repeat(before)
+                );
+                assert_eq!(
+                    with(|s| push_json_str(s, &text)),
+                    serde_json::to_string(&text).unwrap()
+                );
+            }
+        }
     }
 
     proptest::proptest! {
         #[test]
         fn json_strings_are_escaped_as_serde_json_escapes_them(
-            // Runs of plain bytes around the eight-byte blocks, and every kind of escape.
+            // Runs of plain bytes around the 16- and 8-byte blocks, and every kind of escape.
             chars in proptest::collection::vec(
                 proptest::prop_oneof![
                     8 => proptest::char::range(' ', '~'),
@@ -294,7 +470,7 @@ mod tests {
                     1 => proptest::sample::select(vec!['"', '\\', '\u{7f}', '\u{e9}', '\u{1F600}']),
                     1 => proptest::char::any(),
                 ],
-                0..40,
+                0..80,
             ),
         ) {
             let text: String = chars.into_iter().collect();
@@ -308,7 +484,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn utf16_is_decoded_as_std_decodes_it(
-            // Mostly ASCII, with runs around the eight-unit blocks, non-ASCII, surrogates.
+            // Mostly ASCII, with runs around the 16- and 8-unit blocks, non-ASCII, surrogates.
             units in proptest::collection::vec(
                 proptest::prop_oneof![
                     8 => 0x20u16..0x7f,
@@ -316,7 +492,7 @@ mod tests {
                     1 => 0xd800u16..0xe000,
                     1 => proptest::num::u16::ANY,
                 ],
-                0..40,
+                0..80,
             ),
         ) {
             let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();

@@ -24,7 +24,9 @@ use super::template::{
     BIN_XML, NULL,
 };
 use super::template::{name_at, Reader};
-use super::text::{push_json_escaped_upper, push_u64, push_utf16};
+use super::text::{push_json_escaped_upper, push_u64, push_utf16, units_before_nul};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Whether `element`, a definition's `<UserData>`, is of a shape rendered here.
 pub(super) fn renders(element: &Element) -> bool {
@@ -356,11 +358,7 @@ fn write_piece(row: &mut Row, data: &[u8], piece: Piece<'_>, scratch: &mut Strin
     match value.ty {
         0x01 => {
             let bytes = data.get(value.at..value.at + value.size)?;
-            let units = bytes.as_chunks::<2>().0;
-            let len = units
-                .iter()
-                .position(|u| *u == [0, 0])
-                .unwrap_or(units.len());
+            let len = units_before_nul(bytes.as_chunks::<2>().0);
             scratch.clear();
             push_utf16(scratch, &bytes[..len * 2]);
             row.text.push('"');
@@ -405,6 +403,7 @@ pub(super) fn render_raw(
     out: &mut String,
     roots: &mut Vec<RawRoot>,
     scratch: &mut String,
+    keys: &mut NameKeys,
 ) -> Option<()> {
     let mut c = Reader {
         data,
@@ -419,13 +418,14 @@ pub(super) fn render_raw(
     while let Some(token @ (0x01 | 0x41)) = c.peek() {
         c.pos += 1;
         let name = element_start(&mut c, token)?;
-        let at = out.len();
-        push_name(out, data, name)?;
-        if matches!(&out[at..], "Data" | "EventData" | "UserData") {
+        let key = keys.key(data, name)?;
+        if matches!(keys.text(key), "Data" | "EventData" | "UserData") {
             return None;
         }
+        let at = out.len();
+        out.push_str(keys.text(key));
         let value_at = out.len();
-        raw_value(&mut c, out, scratch, &mut names, 0)?;
+        raw_value(&mut c, out, scratch, keys, &mut names, 0)?;
         roots.push(RawRoot {
             name: (at, value_at),
             value: (value_at, out.len()),
@@ -445,13 +445,80 @@ fn element_start(r: &mut Reader<'_>, token: u8) -> Option<usize> {
     Some(name)
 }
 
-/// Writes the name at `offset` of the chunk, if the crate would write it as a JSON key as it is.
-fn push_name(out: &mut String, data: &[u8], offset: usize) -> Option<()> {
-    let at = out.len();
-    push_utf16(out, name_at(data, offset)?);
-    // U+FFFD: an unpaired surrogate (or the character itself): declined either way.
-    let name = &out[at..];
-    (plain_name(name) && !name.contains('\u{FFFD}')).then_some(())
+/// The JSON keys of the element names that BinXML values write out, by the name's offset in
+/// the chunk (names are in the chunk's string table, each at one offset): CAPI2's records
+/// name the same few elements thousands of times in a chunk, and decoding each name from
+/// UTF-16 and checking it again was 8% of decoding a log with many of them. Offsets are the
+/// chunk's own: cleared with the chunk's template offsets (`TemplateCache::clear`).
+#[derive(Default)]
+pub(crate) struct NameKeys {
+    /// Offset -> its key's span in `text`; `None`: a name declined (`key`).
+    spans: HashMap<usize, Option<Key>, BuildHasherDefault<OffsetHasher>>,
+    text: String,
+}
+
+/// A name's key: its span in `NameKeys::text`. Two names are the same string exactly when
+/// their keys' texts are equal (keys are names decoded from well-formed UTF-16 only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key(u32, u32);
+
+impl NameKeys {
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.text.clear();
+    }
+
+    /// The key of the name at `offset` of the chunk `data`, if the crate writes it as a JSON
+    /// key as it is (no escaping needed, no unpaired surrogate).
+    fn key(&mut self, data: &[u8], offset: usize) -> Option<Key> {
+        if let Some(&known) = self.spans.get(&offset) {
+            return known;
+        }
+        let at = self.text.len();
+        let key = name_at(data, offset).and_then(|utf16| {
+            push_utf16(&mut self.text, utf16);
+            // U+FFFD: an unpaired surrogate (or the character itself): declined either way.
+            let name = &self.text[at..];
+            (plain_name(name) && !name.contains('\u{FFFD}'))
+                .then(|| Key(at as u32, self.text.len() as u32))
+        });
+        if key.is_none() {
+            self.text.truncate(at);
+        }
+        self.spans.insert(offset, key);
+        key
+    }
+
+    fn text(&self, key: Key) -> &str {
+        &self.text[key.0 as usize..key.1 as usize]
+    }
+}
+
+/// Hashes a chunk offset with one multiplication: the default hasher (SipHash) cost as much
+/// as the decoding it saves.
+#[derive(Default)]
+pub(crate) struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The high bits folded down: the table indexes by the low ones.
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn push_text(out: &mut String, utf16: &[u8], scratch: &mut String) {
@@ -471,7 +538,8 @@ fn raw_value(
     c: &mut Reader<'_>,
     out: &mut String,
     scratch: &mut String,
-    names: &mut Vec<usize>,
+    keys: &mut NameKeys,
+    names: &mut Vec<Key>,
     depth: usize,
 ) -> Option<()> {
     if depth > 32 {
@@ -541,8 +609,9 @@ fn raw_value(
                 out.push(',');
             }
             first = false;
+            let key = keys.key(data, name)?;
             out.push('"');
-            push_name(out, data, name)?;
+            out.push_str(keys.text(key));
             out.push_str("\":");
             push_text(out, value, scratch);
         }
@@ -564,28 +633,28 @@ fn raw_value(
     let mut token = first_child;
     while let Some(t) = token {
         let name = element_start(c, t)?;
-        let name_bytes = name_at(data, name)?;
+        let key = keys.key(data, name)?;
+        let text = keys.text(key);
+        if matches!(text, "EventData" | "UserData") {
+            return None;
+        }
         let suffix = names[base..]
             .iter()
-            .filter(|&&n| name_at(data, n) == Some(name_bytes))
+            .filter(|&&n| keys.text(n) == text)
             .count();
-        names.push(name);
+        names.push(key);
         if wrote_any {
             out.push(',');
         }
         wrote_any = true;
         out.push('"');
-        let at = out.len();
-        push_name(out, data, name)?;
-        if matches!(&out[at..], "EventData" | "UserData") {
-            return None;
-        }
+        out.push_str(keys.text(key));
         if suffix > 0 {
             out.push('_');
             push_u64(out, suffix as u64);
         }
         out.push_str("\":");
-        raw_value(c, out, scratch, names, depth + 1)?;
+        raw_value(c, out, scratch, keys, names, depth + 1)?;
         token = match c.u8()? {
             t @ (0x01 | 0x41) => Some(t),
             0x04 => None,
@@ -654,8 +723,17 @@ mod tests {
     /// The names and JSON values `render_raw` gives for `bytes`, or `None` when it declines.
     fn rendered(bytes: &Bytes) -> Option<Vec<(String, String)>> {
         let (mut out, mut roots, mut scratch) = (String::new(), Vec::new(), String::new());
+        let mut keys = NameKeys::default();
         let data = &bytes.0;
-        render_raw(data, 0, data.len(), &mut out, &mut roots, &mut scratch)?;
+        render_raw(
+            data,
+            0,
+            data.len(),
+            &mut out,
+            &mut roots,
+            &mut scratch,
+            &mut keys,
+        )?;
         Some(
             roots
                 .iter()
