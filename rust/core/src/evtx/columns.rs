@@ -4,6 +4,7 @@
 //! that carry that name), so each builder is written at an absolute row index and fills the rows
 //! it skipped with nulls in one go, instead of being called once per row.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,6 +18,15 @@ use arrow_schema::{DataType, Field};
 
 use super::row::{fmt_i64, itoa_buf};
 use super::schema::Layout;
+
+/// The capacity to give a builder for the next batch, one that held `len` in the last: a
+/// batch of the same chunks' share can hold more of a column (groups mix logs and event ids
+/// differently), and a vector that outgrows its capacity is copied whole to a new one twice
+/// its size (about 100 MB copied per 64 MiB of mixed logs when sized exactly). Capacity not
+/// written to is never touched, so it costs address space, not memory.
+fn headroom(len: usize) -> usize {
+    len + len / 2
+}
 
 /// A nullable column of fixed-width values.
 pub(crate) struct PrimCol<T: ArrowNativeType> {
@@ -51,10 +61,16 @@ impl<T: ArrowNativeType> PrimCol<T> {
         true
     }
 
+    /// Whether no row has been written (nor padded) since the last batch: the builder is as
+    /// `finish` leaves it, and stays so when the batch takes an all-null array instead.
+    fn untouched(&self) -> bool {
+        self.values.is_empty()
+    }
+
     fn finish(&mut self, rows: usize) -> (ScalarBuffer<T>, Option<arrow_buffer::NullBuffer>) {
         self.pad(rows);
-        // The next batch is likely as big: no growing (and copying) it step by step.
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(rows));
+        // The next batch is likely about as big: no growing (and copying) it step by step.
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(headroom(rows)));
         (ScalarBuffer::from(values), self.nulls.finish())
     }
 }
@@ -131,14 +147,19 @@ impl StrCol {
         true
     }
 
+    /// Whether no row has been written (nor padded) since the last batch (see `PrimCol`).
+    fn untouched(&self) -> bool {
+        self.offsets.len() == 1
+    }
+
     fn finish(&mut self, rows: usize) -> StringArray {
         self.pad(rows);
-        // The next batch is likely as big: no growing (and copying) it step by step.
-        let mut next = Vec::with_capacity(self.offsets.len());
+        // The next batch is likely about as big: no growing (and copying) it step by step.
+        let mut next = Vec::with_capacity(headroom(self.offsets.len()));
         next.push(0);
         let offsets = std::mem::replace(&mut self.offsets, next);
         let size = self.data.len();
-        let data = std::mem::replace(&mut self.data, Vec::with_capacity(size));
+        let data = std::mem::replace(&mut self.data, Vec::with_capacity(headroom(size)));
         let nulls = self.nulls.finish();
         // SAFETY: the offsets start at 0, never decrease (each push appends the end of the
         // data) and end at the data's length; the data is the concatenation of `&str`s, cut at
@@ -282,15 +303,33 @@ impl Columns {
     pub fn finish(&mut self, path: &str) -> RecordBatch {
         let rows = self.rows;
         let layout = Layout::get();
+        let (no_i64s, no_i32s): (OnceCell<ArrayRef>, OnceCell<ArrayRef>) = Default::default();
         let i64col = |c: &mut PrimCol<i64>| -> ArrayRef {
+            if c.untouched() {
+                return Arc::clone(no_i64s.get_or_init(|| Arc::new(Int64Array::new_null(rows))));
+            }
             let (values, nulls) = c.finish(rows);
             Arc::new(Int64Array::new(values, nulls))
         };
         let i32col = |c: &mut PrimCol<i32>| -> ArrayRef {
+            if c.untouched() {
+                return Arc::clone(no_i32s.get_or_init(|| Arc::new(Int32Array::new_null(rows))));
+            }
             let (values, nulls) = c.finish(rows);
             Arc::new(Int32Array::new(values, nulls))
         };
-        let strcol = |c: &mut StrCol| -> ArrayRef { Arc::new(c.finish(rows)) };
+        // Most Sysmon EventData columns (and some System ones) hold no value in a batch of other
+        // events: such columns share one all-null array, instead of each writing (and the
+        // Parquet writer reading) offsets for every row, 4 bytes per row and column.
+        let no_strings: OnceCell<ArrayRef> = OnceCell::new();
+        let strcol = |c: &mut StrCol| -> ArrayRef {
+            if c.untouched() {
+                return Arc::clone(
+                    no_strings.get_or_init(|| Arc::new(StringArray::new_null(rows))),
+                );
+            }
+            Arc::new(c.finish(rows))
+        };
 
         let (ts, ts_nulls) = self.timestamp.finish(rows);
         let timestamp: ArrayRef =
