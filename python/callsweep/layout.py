@@ -214,11 +214,14 @@ class EventLayoutWriter:
                 self._pending, self._pending_kinds = [], []
                 self._writer = self._open(single_row_group_options(table))
                 self._writer.write_table(table, row_group_size=self.row_group_rows)
-            for kind in _KINDS:
+            # The largest rest first: the row groups still to encode once the input is read
+            # are encoded two at a time, and the largest one last would leave a core idle.
+            for kind in sorted(_KINDS, key=lambda k: -self._kind_rows[k]):
                 self._flush(kind, rest=True)
+            if self._split:
+                # After the last window, on the writer's thread (which gathers them).
+                self._submit(self._write_rare, self._writer_for_rows())
             self._wait()
-            if self._rare:  # the writer's thread is done: written here
-                self._write_rare(self._writer_for_rows())
         finally:
             if self._thread is not None:
                 self._thread.shutdown(wait=True)
@@ -242,15 +245,15 @@ class EventLayoutWriter:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="callsweep-parquet")
         return self._writer
 
-    def _submit(self, write: Callable[[pa.Table, int], None], table: pa.Table, rows: int) -> None:
-        """Runs `write(table, rows)` on the writer's thread, after the writes before it; at most
+    def _submit(self, write: Callable[..., None], *args: object) -> None:
+        """Runs `write(*args)` on the writer's thread, after the writes before it; at most
         `WRITES_IN_FLIGHT` are held (the caller waits for the oldest to be done first), and a
         failure of one is raised here."""
         while len(self._writing) >= WRITES_IN_FLIGHT:
             self._writing.popleft().result()
         self._writer_for_rows()
         assert self._thread is not None
-        self._writing.append(self._thread.submit(write, table, rows))
+        self._writing.append(self._thread.submit(write, *args))
 
     def _write_window(self, rows: pa.Table, min_rows: int) -> None:
         """Writes a window of event-10 rows sorted by CallTrace prefix: a row group per frequent
