@@ -22,8 +22,8 @@ use super::schema::Layout;
 /// The capacity to give a builder for the next batch, one that held `len` in the last: a
 /// batch of the same chunks' share can hold more of a column (groups mix logs and event ids
 /// differently), and a vector that outgrows its capacity is copied whole to a new one twice
-/// its size (about 100 MB copied per 64 MiB of mixed logs when sized exactly). Capacity not
-/// written to is never touched, so it costs address space, not memory.
+/// its size (sized exactly, about 9,000 copies per 64 MiB of a mix of the sample logs, by
+/// callgrind). Capacity not written to is never touched: it costs address space, not memory.
 fn headroom(len: usize) -> usize {
     len + len / 2
 }
@@ -319,8 +319,8 @@ impl Columns {
             Arc::new(Int32Array::new(values, nulls))
         };
         // Most Sysmon EventData columns (and some System ones) hold no value in a batch of other
-        // events: such columns share one all-null array, instead of each writing (and the
-        // Parquet writer reading) offsets for every row, 4 bytes per row and column.
+        // events: such columns share one all-null array, instead of each writing offsets for
+        // every row (4 bytes per row and column) and a null bitmap of its own.
         let no_strings: OnceCell<ArrayRef> = OnceCell::new();
         let strcol = |c: &mut StrCol| -> ArrayRef {
             if c.untouched() {

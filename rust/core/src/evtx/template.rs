@@ -625,8 +625,9 @@ fn systime_fields(st: &SysTime) -> DateTime {
 
 fn push_datetime(out: &mut String, (y, mo, d, h, mi, s, ticks): DateTime) {
     // Every record has a time or two: written into a fixed buffer, digits from the right
-    // (seven `push_padded` calls and six pushes were 4% of decoding). A field wider than its
-    // place (not a time these functions give) is written as `push_padded` writes it.
+    // (seven `push_padded` calls and six pushes were 4% of the decoder's instructions). A
+    // field wider than its place (not a time these functions give) is written as
+    // `push_padded` writes it.
     let fits = y < 10_000 && [mo, d, h, mi, s].iter().all(|&v| v < 100) && ticks < 10_000_000;
     if !fits {
         for (v, width, sep) in [
