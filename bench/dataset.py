@@ -34,7 +34,8 @@ def _is_reusable(path: Path, params: dict) -> bool:
     sidecar = _sidecar(path)
     if not (path.is_file() and sidecar.is_file()):
         return False
-    return json.loads(sidecar.read_text()) == params
+    # Compared as JSON reads them back (a tuple parameter is a list there).
+    return json.loads(sidecar.read_text()) == json.loads(json.dumps(params))
 
 
 def ensure_dataset(rows: int, folder: Path) -> Path:
