@@ -10,7 +10,7 @@ import pytest
 
 import callsweep
 from callsweep.rules.exceptions import load_exceptions
-from callsweep.rules.siblings import sibling_rules
+from callsweep.rules.siblings import sibling_rule, sibling_rules
 from callsweep.scan import OWNED_COLUMN, Scanner
 from callsweep.synthetic import Shape, chunk
 
@@ -40,6 +40,18 @@ def test_one_pass_is_the_union_of_single_rule_scans(events: Path, n: int) -> Non
     # The whole alert row, not only the key, is what the single rule wrote.
     expected = pl.concat(singles).sort(KEY)
     assert together.sort(KEY).equals(expected)
+
+
+def test_a_rule_without_alerts_among_others_adds_none(events: Path) -> None:
+    # Between two rules that alert, one that never does: its alerts are none, and the others'
+    # rows keep their own rule (no row is left without one).
+    silent = sibling_rule("Never Alerting", 'winlog.event_data.TargetImage : "no such image"')
+    first, last = sibling_rules(2)
+    together = callsweep.scan(events, rule=[first, silent, last])
+    singles = [callsweep.scan(events, rule=r) for r in (first, last)]
+    assert callsweep.scan(events, rule=silent).height == 0
+    assert together["kibana.alert.rule.rule_id"].null_count() == 0
+    assert together.sort(KEY).equals(pl.concat(singles).sort(KEY))
 
 
 def test_alerts_carry_their_rule(events: Path) -> None:

@@ -397,8 +397,13 @@ class Scanner:
         if self.explain:
             why = [hits.get_column(EXPLAIN_COLUMN.format(i))[r] for i, r in enumerate(rows)]
             columns.append(pl.DataFrame(pl.concat(why).alias(EXPLAIN)))
-        rule_of = pl.concat(
-            [pl.repeat(i, r.len(), dtype=pl.UInt32, eager=True) for i, r in enumerate(rows)]
+        # Each row's rule, in one query (`pl.repeat` would run one per rule); rules without
+        # alerts left out, as `explode` of polars 1 makes an empty list a null row.
+        counts = pl.DataFrame({"rule": range(n), "n": [r.len() for r in rows]})
+        rule_of = (
+            counts.filter(pl.col("n") > 0)
+            .select(pl.col("rule").cast(pl.UInt32).repeat_by("n").explode())
+            .to_series()
         )
         columns.append(self._rules_table[rule_of])
         return pl.concat(columns, how="horizontal")
@@ -428,7 +433,8 @@ class Scanner:
     def _excluded(self, hits: pl.DataFrame) -> pl.DataFrame:
         """Of the collected rows, those on which an exception dropped some alert, with `n`
         the number of rules whose alert was dropped."""
-        if not self._tagged:
+        if all(x is None for x in self._exclusions):
+            # No exception applies: nothing is dropped (and untagged rows have no marks).
             return hits.head(0).with_columns(n=pl.lit(0))
         names = [EXCLUDED_COLUMN.format(i) for i in range(len(self.rules))]
         return hits.with_columns(n=pl.sum_horizontal(names)).filter(pl.col("n") > 0)
