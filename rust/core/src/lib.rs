@@ -14,6 +14,7 @@ pub mod parquet_out;
 pub mod program;
 pub mod tally;
 pub mod value_prefix;
+mod word_hash;
 
 pub use glob::{Pattern, PatternSet};
 pub use kernel::{match_array, match_array_ref, match_rows, match_rows_many};

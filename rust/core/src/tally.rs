@@ -11,13 +11,11 @@
 //! strings (the same value in two buffers), so the groups are a partition finer than the one
 //! by value, which the caller merges by value, on those few thousand rows.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
+use crate::word_hash::WordMap;
 use crate::Error;
 
 /// The groups of rows sharing the views of every column, in the order their first row comes.
@@ -101,7 +99,7 @@ fn number(keys: impl Iterator<Item = u128>) -> Vec<u32> {
 /// Keys numbered by their first appearance. The keys repeat a few thousand values, so a
 /// direct-mapped table of recent keys answers most rows before the hash map is asked.
 struct Numbering {
-    seen: HashMap<u128, u32, BuildHasherDefault<ViewHasher>>,
+    seen: WordMap<u128, u32>,
     // (key, number + 1); 0: empty.
     recent: Vec<(u128, u32)>,
     out: Vec<u32>,
@@ -110,7 +108,7 @@ struct Numbering {
 impl Numbering {
     fn new(rows: usize) -> Numbering {
         Numbering {
-            seen: HashMap::default(),
+            seen: WordMap::default(),
             recent: vec![(0u128, 0u32); 1 << RECENT_BITS],
             out: Vec::with_capacity(rows),
         }
@@ -134,34 +132,6 @@ impl Numbering {
 }
 
 const RECENT_BITS: u32 = 12;
-
-/// A hasher for views and pairs of numbers: a multiply-rotate per word (the std SipHash would
-/// cost more than the rest of the work).
-#[derive(Default)]
-struct ViewHasher(u64);
-
-impl Hasher for ViewHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for word in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..word.len()].copy_from_slice(word);
-            self.write_u64(u64::from_le_bytes(buf));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn write_u128(&mut self, word: u128) {
-        self.write_u64(word as u64);
-        self.write_u64((word >> 64) as u64);
-    }
-}
 
 #[cfg(test)]
 mod tests {

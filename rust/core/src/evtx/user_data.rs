@@ -25,8 +25,7 @@ use super::template::{
 };
 use super::template::{name_at, Reader};
 use super::text::{push_json_escaped_upper, push_u64, push_utf16, units_before_nul};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::word_hash::WordMap;
 
 /// Whether `element`, a definition's `<UserData>`, is of a shape rendered here.
 pub(super) fn renders(element: &Element) -> bool {
@@ -453,8 +452,10 @@ fn element_start(r: &mut Reader<'_>, token: u8) -> Option<usize> {
 /// chunk's own: cleared with the chunk's template offsets (`TemplateCache::clear`).
 #[derive(Default)]
 pub(crate) struct NameKeys {
-    /// Offset -> its key's span in `text`; `None`: a name declined (`key`).
-    spans: HashMap<usize, Option<Key>, BuildHasherDefault<OffsetHasher>>,
+    /// Offset -> its key's span in `text`; `None`: a name declined (`key`). Offsets are below
+    /// 64 KiB and a chunk names few elements: keys a file chose to collide only make a lookup
+    /// walk that chunk's few names.
+    spans: WordMap<usize, Option<Key>>,
     text: String,
 }
 
@@ -492,34 +493,6 @@ impl NameKeys {
 
     fn text(&self, key: Key) -> &str {
         &self.text[key.0 as usize..key.1 as usize]
-    }
-}
-
-/// Hashes a chunk offset with one multiplication, where SipHash would take a few dozen
-/// instructions per lookup. Offsets are below 64 KiB and a chunk names few elements, so even
-/// keys chosen to collide only make a lookup walk that chunk's few names.
-#[derive(Default)]
-pub(crate) struct OffsetHasher(u64);
-
-impl Hasher for OffsetHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The high bits folded down: the table indexes by the low ones.
-        self.0 = x ^ (x >> 32);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
